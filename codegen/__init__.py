@@ -1,0 +1,1 @@
+"""Numba code generation (installed as ``graphc.codegen``)."""

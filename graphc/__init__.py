@@ -1,0 +1,19 @@
+"""graphc: trace NumPy functions into graphs, differentiate them, compile them with Numba.
+
+>>> import graphc
+>>> graphc.value_and_grad(lambda x, y, z: (x + y) * z, argnums=(0, 1, 2))(1.0, 3.0, -3.0)
+(np.float64(-12.0), (np.float64(-3.0), np.float64(-3.0), np.float64(4.0)))
+"""
+from graphc.errors import GraphcError
+from graphc.graph import Graph
+from graphc.ops.composite import logsumexp, softmax
+from graphc.ops.elementwise import relu, sigmoid
+from graphc.tree import tree_flatten, tree_unflatten
+from graphc.api import grad, hessian, jit, trace, value_and_grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GraphcError", "Graph", "grad", "hessian", "jit", "logsumexp", "relu", "sigmoid", "softmax",
+    "trace", "tree_flatten", "tree_unflatten", "value_and_grad",
+]

@@ -1,0 +1,203 @@
+"""The public transformations: jit, grad, value_and_grad, hessian, and trace.
+
+Each returns a :class:`Transformed` callable. On the first call for an argument signature
+(pytree structure, shapes and dtypes) it traces the function, differentiates it if asked,
+optimizes and compiles the graph, and keeps the result; later calls with the same signature
+reuse it. Called on tracers (inside another transformation) it inlines its graph instead,
+which is how ``grad(grad(f))`` works.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Callable
+
+import numpy as np
+
+from graphc.errors import DifferentiationError, GraphcError, SignatureError
+from graphc.graph import Graph, type_name
+from graphc.tracer import Tracer, aval_of, inline, trace_function
+from graphc.tree import LEAF, TreeDef, tree_flatten, tree_unflatten
+from graphc.passes.autodiff import differentiate
+from graphc.evaluate import evaluate
+
+_MODES = ("jit", "grad", "value_and_grad")
+
+
+def _normalize_argnums(argnums, nargs: int, name: str) -> tuple[int, ...]:
+    many = isinstance(argnums, (tuple, list))
+    nums = tuple(argnums) if many else (argnums,)
+    if not nums or not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
+        raise GraphcError(f"{name}: argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+    out = []
+    for i in nums:
+        if not -nargs <= i < nargs:
+            raise GraphcError(f"{name}: argnums {argnums!r} is out of range for a call with {nargs} "
+                              f"positional argument{'s' if nargs != 1 else ''}")
+        out.append(i % nargs)
+    return tuple(out)
+
+
+def signature_key(leaves: list, tree: TreeDef) -> tuple:
+    """What a compiled function is specialised on: structure, shapes and dtypes, not values."""
+    return (tree, tuple((np.shape(leaf), np.result_type(leaf) if not isinstance(leaf, Tracer) else leaf.dtype)
+                        for leaf in leaves))
+
+
+class Transformed:
+    """A function made by :func:`jit`, :func:`grad` or :func:`value_and_grad`.
+
+    Call it like the original function. ``lower(*args)`` shows what runs for those arguments.
+    """
+
+    def __init__(self, fun: Callable, mode: str, argnums=0):
+        if not callable(fun):
+            raise GraphcError(f"{mode} needs a callable, got {type(fun).__name__}")
+        self.fun = fun
+        self.mode = mode
+        self.argnums = argnums
+        self._compiled: dict = {}
+        self._lock = threading.Lock()
+        functools.update_wrapper(self, fun, updated=())
+
+    def __repr__(self):
+        return f"<graphc.{self.mode} of {getattr(self.fun, '__qualname__', self.fun)!r}>"
+
+    # ---- graphs --------------------------------------------------------------------------------
+    def traced_graph(self, *args) -> Graph:
+        """The unoptimized graph this transformation runs for ``args``: forward, plus adjoints for grad."""
+        forward = trace_function(self.fun, args)
+        if self.mode == "jit":
+            return forward
+        return self._gradient_graph(forward, args)
+
+    def _gradient_graph(self, forward: Graph, args: tuple) -> Graph:
+        name = self.mode
+        nums = _normalize_argnums(self.argnums, len(args), name)
+        if len(forward.outputs) != 1:
+            raise DifferentiationError(f"{name} needs a function with one scalar output; it returned a pytree "
+                                       f"{forward.out_tree!r} of {len(forward.outputs)} values")
+        sizes = [len(tree_flatten(a)[0]) for a in args]
+        starts = np.cumsum([0] + sizes).tolist()
+        wrt = []
+        for i in nums:
+            for node in forward.inputs[starts[i]:starts[i + 1]]:
+                data = forward[node]
+                if data["dtype"].kind != "f":
+                    raise DifferentiationError(
+                        f"{name} of argument {i} ({data.get('name')}: {type_name(data['shape'], data['dtype'])}) "
+                        "needs floating-point input; pass it as a float (3.0, not 3) or cast with .astype(float)")
+                wrt.append(node)
+        value = forward.outputs[0]
+        graph, grads = differentiate(forward, value, wrt)
+        arg_trees = [tree_flatten(args[i])[1] for i in nums]
+        grad_tree = arg_trees[0] if not isinstance(self.argnums, (tuple, list)) else TreeDef(
+            "tuple", (), tuple(arg_trees))
+        if self.mode == "value_and_grad":
+            graph.outputs = [value] + grads
+            graph.out_tree = TreeDef("tuple", (), (LEAF, grad_tree))
+        else:
+            graph.out_tree = grad_tree
+        return graph
+
+    # ---- calling -------------------------------------------------------------------------------
+    def __call__(self, *args):
+        leaves, tree = tree_flatten(args)
+        if any(isinstance(leaf, Tracer) for leaf in leaves):
+            return self._inline(args, leaves)
+        for i, leaf in enumerate(leaves):
+            aval_of(leaf, f"{i}")  # a clear error for strings, objects, None leaves
+        key = signature_key(leaves, tree)
+        executable = self._compiled.get(key)
+        if executable is None:
+            with self._lock:  # two threads on a new signature compile once
+                executable = self._compiled.get(key)
+                if executable is None:
+                    executable = self._build(args)
+                    self._compiled[key] = executable
+        return executable(leaves)
+
+    def _build(self, args: tuple) -> Callable:
+        graph = self.traced_graph(*args)
+        out_tree = graph.out_tree
+
+        def run(leaves):
+            return tree_unflatten(out_tree, evaluate(graph, *leaves))
+
+        return run
+
+    def _inline(self, args: tuple, leaves: list):
+        graph = self.traced_graph(*args)
+        return tree_unflatten(graph.out_tree, inline(graph, leaves))
+
+
+def jit(fun: Callable) -> Transformed:
+    """Compile ``fun`` for each argument signature it is called with.
+
+    >>> import numpy as np, graphc
+    >>> f = graphc.jit(lambda x: np.sum(np.exp(x)))
+    >>> float(f(np.zeros(3)))
+    3.0
+    """
+    return Transformed(fun, "jit")
+
+
+def grad(fun: Callable, argnums=0) -> Transformed:
+    """The gradient of scalar-valued ``fun`` with respect to argument(s) ``argnums``.
+
+    >>> import graphc
+    >>> graphc.grad(lambda x, y, z: (x + y) * z, argnums=(0, 1, 2))(1.0, 3.0, -3.0)
+    (np.float64(-3.0), np.float64(-3.0), np.float64(4.0))
+    """
+    return Transformed(fun, "grad", argnums)
+
+
+def value_and_grad(fun: Callable, argnums=0) -> Transformed:
+    """``(fun(*args), grad(fun, argnums)(*args))`` from one evaluation."""
+    return Transformed(fun, "value_and_grad", argnums)
+
+
+def hessian(fun: Callable, argnums=0) -> Callable:
+    """Second derivatives of scalar-valued ``fun``: the gradient graph differentiated again.
+
+    For one argument of shape ``s`` the result has shape ``s + s``; for a tuple of argnums it is a
+    nested tuple of blocks, ``H[i][j] = d2 f / d arg_i d arg_j``. Each row is one more reverse sweep
+    over the gradient graph, so the graph grows with the argument's size: meant for small arguments.
+    """
+    return jit(_jacobian(grad(fun, argnums), argnums))
+
+
+def _jacobian(fun: Callable, argnums) -> Callable:
+    """Reverse-mode Jacobian of ``fun`` (whose results are arrays), one gradient per output element."""
+    many = isinstance(argnums, (tuple, list))
+
+    def jacobian(*args):
+        outs = fun(*args)
+        outs = outs if many else (outs,)
+        nums = _normalize_argnums(argnums, len(args), "hessian")
+        blocks = []
+        for i, out in enumerate(outs):
+            flat = np.reshape(out, (-1,))
+            rows = [grad(lambda *a, i=i, k=k: np.reshape((fun(*a) if many else (fun(*a),))[i], (-1,))[k],
+                         argnums=nums)(*args) for k in range(int(np.size(flat)))]
+            row_blocks = []
+            for j, n in enumerate(nums):
+                stacked = np.stack([r[j] for r in rows]) if rows else np.zeros((0,) + np.shape(args[n]))
+                row_blocks.append(np.reshape(stacked, np.shape(out) + np.shape(args[n])))
+            blocks.append(tuple(row_blocks) if many else row_blocks[0])
+        return tuple(blocks) if many else blocks[0]
+
+    return jacobian
+
+
+def trace(fun: Callable, *args) -> Graph:
+    """The graph of ``fun`` at ``args``, unoptimized. For ``trace(grad(f), x)`` the gradient graph.
+
+    >>> import graphc
+    >>> g = graphc.trace(lambda x, y: (x + y) * x, 1.0, 2.0)
+    >>> len(g), g.outputs
+    (4, [3])
+    """
+    if isinstance(fun, Transformed):
+        return fun.traced_graph(*args)
+    return trace_function(fun, args)

@@ -1,0 +1,94 @@
+"""The errors graphc raises on purpose, and where in the user's code they happened.
+
+Every class derives from :class:`GraphcError`. Tracing errors carry the user's
+``file:line`` (found by :func:`user_frame`) so the message points at the line
+that did the unsupported thing, not at graphc's internals.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+_GRAPHC_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Frames from these packages are never "the user's code".
+_LIBRARY_DIRS = tuple(
+    os.path.join(_GRAPHC_DIR, name) + os.sep for name in ("graphc", "passes", "codegen")
+)
+
+
+def _is_library_file(filename: str) -> bool:
+    if filename.startswith(_LIBRARY_DIRS):
+        return True
+    # NumPy's dispatch machinery sits between the user and __array_function__.
+    return (os.sep + "numpy" + os.sep) in filename or filename.startswith("<__array_function__")
+
+
+def user_frame() -> str | None:
+    """Return ``"file.py:LINE (in func)"`` for the innermost frame outside graphc and NumPy."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if not _is_library_file(code.co_filename):
+            return f"{os.path.basename(code.co_filename)}:{frame.f_lineno} (in {code.co_name})"
+        frame = frame.f_back
+    return None
+
+
+class GraphcError(Exception):
+    """Base class of every error graphc raises on purpose."""
+
+
+class TracingError(GraphcError):
+    """A traced function did something graphc cannot record in a graph.
+
+    The message names the operation and, when known, the user's ``file:line``.
+    """
+
+    def __init__(self, message: str, where: str | None = None):
+        self.where = where
+        super().__init__(f"{message} at {where}" if where else message)
+
+
+class TracerBoolConversionError(TracingError):
+    """Python control flow (``if``, ``while``, ``bool()``) on a traced value.
+
+    The graph is static, so it cannot follow a branch that depends on data.
+    Fix: express the choice with ``np.where(cond, a, b)``.
+    """
+
+
+class TracerConversionError(TracingError):
+    """A traced value was turned into a concrete Python or NumPy value (``float(x)``, ``np.asarray(x)``).
+
+    Inside a traced function values are symbolic; keep them as arrays.
+    """
+
+
+class EscapedTracerError(TracingError):
+    """A traced value was used after the function that produced it finished tracing.
+
+    Fix: return the value from the function instead of storing it elsewhere.
+    """
+
+
+class UnsupportedOperationError(TracingError):
+    """A NumPy function, ufunc or method graphc has no primitive for."""
+
+
+class ShapeError(TracingError):
+    """Operand shapes that do not fit the operation (broadcasting, matmul, reshape)."""
+
+
+class DifferentiationError(GraphcError):
+    """A gradient was asked for that cannot be taken: a non-scalar output, integer inputs, a missing rule."""
+
+
+class SignatureError(GraphcError):
+    """A compiled function was called with arguments that do not fit it."""
+
+
+class GraphcInternalError(GraphcError):
+    """A bug in graphc itself, not in the user's code.
+
+    Please report it with ``f.lower(*args).graph`` and the message.
+    """

@@ -1,0 +1,196 @@
+"""The op registry: every primitive declared once, with everything graphc needs to know about it.
+
+A primitive is one :class:`OpDef`, made by :func:`defop`::
+
+    defop("log", arity=1,
+          shape=elementwise_shape(np.log),   # shape + dtype rule
+          reference=np.log,                  # NumPy oracle; also the __array_ufunc__ key
+          adjoint=lambda g, out, x: (g / x,),# written with NumPy calls on tracers: differentiable again
+          emit="np.log({0})", scalar_emit="math.log({0})",
+          domain=POSITIVE, singular=True)
+
+``REGISTRY`` maps op names to their ``OpDef``; ``NUMPY_API`` maps NumPy callables
+(``np.log``, ``np.sum``) to the handler the tracer calls. Composite functions built
+from primitives (``np.mean``, ``np.stack``) register with :func:`defcomposite`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from graphc.errors import ShapeError, UnsupportedOperationError, user_frame
+
+
+class Aval(NamedTuple):
+    """The abstract value of a node: what is known before any data arrives."""
+
+    shape: tuple
+    dtype: np.dtype
+
+
+# Input domains the tests sample from, per op.
+REAL, POSITIVE, UNIT, NONZERO = "real", "positive", "unit", "nonzero"
+
+#: An adjoint rule for ops whose output carries no gradient (comparisons, sign).
+NONDIFFERENTIABLE = "nondifferentiable"
+
+
+@dataclasses.dataclass(frozen=True)
+class OpDef:
+    """One primitive. See the module docstring for an example declaration.
+
+    Fields:
+        name: the op's name, NumPy's where NumPy has one.
+        arity: number of operands, or None for variadic ops (concatenate).
+        shape: ``(*avals, **attrs) -> Aval``.
+        reference: ``(*arrays, **attrs) -> ndarray``, the NumPy oracle.
+        adjoint: ``(g, out, *operands, **attrs) -> tuple`` of one cotangent (or None) per operand,
+            built from NumPy calls on tracers; or ``NONDIFFERENTIABLE``.
+        emit: array Numba emission, a format string over operand names or ``(args, attrs) -> str``.
+        scalar_emit: the same for one element, used inside fused loops; None if not elementwise.
+        numpy: the NumPy callables that dispatch to this op.
+        parse: ``(*args, **kwargs) -> (operands, attrs)`` adapting NumPy's signature; default positional.
+        elementwise: output element i depends only on operand element i (fusable).
+        domain: where tests sample inputs.
+        singular: the local derivative can be infinite where the value is finite (sqrt at 0), so a zero
+            cotangent is masked to give zero instead of 0 * inf = NaN.
+        version: bumped whenever the emission changes; part of the compile-cache key.
+        doc: one line for the README's table.
+    """
+
+    name: str
+    arity: int | None
+    shape: Callable[..., Aval]
+    reference: Callable[..., Any]
+    adjoint: Any
+    emit: Any = None
+    scalar_emit: Any = None
+    numpy: tuple = ()
+    parse: Callable | None = None
+    elementwise: bool = False
+    domain: str = REAL
+    singular: bool = False
+    version: int = 1
+    doc: str = ""
+
+
+REGISTRY: dict[str, OpDef] = {}
+NUMPY_API: dict[Any, Callable] = {}
+#: Ops whose rows live outside the registry's op list: the graph's leaves.
+LEAF_OPS = ("input", "constant")
+
+
+def defop(name: str, **fields) -> OpDef:
+    """Declare a primitive; see :class:`OpDef`. Returns the declaration."""
+    if name in REGISTRY or name in LEAF_OPS:
+        raise ValueError(f"op {name!r} is declared twice")
+    op = OpDef(name=name, **fields)
+    REGISTRY[name] = op
+    parse = op.parse or _positional
+    for fn in op.numpy:
+        NUMPY_API[fn] = _numpy_handler(name, parse)
+    return op
+
+
+def defcomposite(numpy_fns: tuple, fn: Callable) -> Callable:
+    """Register ``fn`` (written with primitives) as the traced meaning of each NumPy callable."""
+    for np_fn in numpy_fns:
+        NUMPY_API[np_fn] = fn
+    return fn
+
+
+def _positional(*operands):
+    return operands, {}
+
+
+def _numpy_handler(name: str, parse: Callable) -> Callable:
+    def handler(*args, **kwargs):
+        operands, attrs = parse(*args, **kwargs)
+        return apply(name, *operands, **attrs)
+
+    handler.__name__ = name
+    return handler
+
+
+def apply(name: str, *operands, **attrs):
+    """Apply primitive ``name``: records a node when any operand is traced, else runs the reference."""
+    for operand in operands:
+        bind = getattr(type(operand), "_bind", None)
+        if bind is not None:
+            return bind(operand, name, operands, attrs)
+    return REGISTRY[name].reference(*(np.asarray(o) for o in operands), **attrs)
+
+
+# ---- helpers shared by the op modules --------------------------------------------------------
+
+
+def ndim_of(x) -> int:
+    return x.ndim if hasattr(x, "ndim") else np.ndim(x)
+
+
+def shape_of(x) -> tuple:
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
+def normalize_axis(axis, ndim: int, op: str) -> tuple:
+    """``axis`` (None, int or tuple, negatives allowed) as a sorted tuple of non-negative ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+            raise ShapeError(f"axis {a!r} is out of range for '{op}' of a {ndim}-d array", user_frame())
+        out.append(int(a) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ShapeError(f"repeated axis in '{op}': {axis!r}", user_frame())
+    return tuple(sorted(out)) if ndim else ()
+
+
+def broadcast_shapes(op: str, *shapes) -> tuple:
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        listed = " and ".join(str(tuple(s)) for s in shapes)
+        raise ShapeError(f"shapes {listed} do not broadcast in '{op}'", user_frame()) from None
+
+
+def probe_dtype(fn: Callable, *dtypes, **attrs) -> np.dtype:
+    """The dtype NumPy gives ``fn`` on inputs of ``dtypes``, found on 0-d ones."""
+    with np.errstate(all="ignore"):
+        return np.asarray(fn(*(np.ones((), d) for d in dtypes), **attrs)).dtype
+
+
+def elementwise_shape(reference: Callable, name: str | None = None) -> Callable[..., Aval]:
+    """Shape rule of an elementwise op: NumPy broadcasting, NumPy's dtype."""
+
+    def rule(*avals, **attrs):
+        shape = broadcast_shapes(name or reference.__name__, *(a.shape for a in avals))
+        return Aval(shape, probe_dtype(reference, *(a.dtype for a in avals), **attrs))
+
+    return rule
+
+
+def unbroadcast(g, shape: tuple):
+    """Sum cotangent ``g`` over the axes that broadcasting added, back to ``shape``."""
+    gshape = shape_of(g)
+    if gshape == tuple(shape):
+        return g
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1
+    )
+    summed = apply("sum", g, axis=axes, keepdims=False) if axes else g
+    if shape_of(summed) != tuple(shape):
+        summed = apply("reshape", summed, shape=tuple(shape))
+    return summed
+
+
+def unsupported(what: str, hint: str = "") -> UnsupportedOperationError:
+    return UnsupportedOperationError(f"{what} is not supported by graphc{'; ' + hint if hint else ''}", user_frame())
+
+
+# Importing the op modules fills REGISTRY and NUMPY_API.
+from graphc.ops import elementwise, reduce, linalg, shape, composite  # noqa: E402,F401

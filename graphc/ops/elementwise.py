@@ -1,0 +1,111 @@
+"""Elementwise primitives: NumPy's arithmetic ufuncs, transcendental functions, comparisons, where.
+
+Adjoint rules follow JAX's conventions at non-differentiable points: ``abs'(0) = 0``,
+``relu'(0) = 0``, ``sign' = 0``; ``maximum``/``minimum`` split a tie's gradient equally between
+both operands; ``where`` and comparisons send the gradient to the selected branch only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.ops import (
+    NONDIFFERENTIABLE, NONZERO, POSITIVE, REAL, UNIT, apply, defop, elementwise_shape,
+)
+
+
+def _stable_sigmoid(x):
+    # exp of -|x| never overflows; both branches are exact where they are used.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(np.result_type(x, np.float16))
+
+
+def _relu(x):
+    return np.maximum(x, np.zeros((), x.dtype))
+
+
+def elementwise(name, reference, adjoint, *, arity=1, numpy=None, emit=None, scalar_emit=None,
+                domain=REAL, singular=False, doc=""):
+    """Declare an elementwise op: broadcasting shape rule, fusable, NumPy ufunc as key."""
+    return defop(
+        name, arity=arity, shape=elementwise_shape(reference, name), reference=reference,
+        adjoint=adjoint, emit=emit, scalar_emit=scalar_emit or emit,
+        numpy=(reference,) if numpy is None else numpy, elementwise=True, domain=domain,
+        singular=singular, doc=doc,
+    )
+
+
+def _tie(x, y, g):
+    # Gradient share of x in max(x, y): all of it where x wins, half on a tie (JAX's convention).
+    return np.where(x > y, g, np.where(x == y, 0.5 * g, 0.0))
+
+
+def _tie_low(x, y, g):
+    return np.where(x < y, g, np.where(x == y, 0.5 * g, 0.0))
+
+
+# ---- arithmetic --------------------------------------------------------------------------------
+elementwise("add", np.add, lambda g, out, x, y: (g, g), arity=2,
+            emit="({0} + {1})", doc="x + y")
+elementwise("subtract", np.subtract, lambda g, out, x, y: (g, -g), arity=2,
+            emit="({0} - {1})", doc="x - y")
+elementwise("multiply", np.multiply, lambda g, out, x, y: (g * y, g * x), arity=2,
+            emit="({0} * {1})", doc="x * y")
+elementwise("divide", np.true_divide, lambda g, out, x, y: (g / y, -(g * out) / y), arity=2,
+            numpy=(np.true_divide, np.divide), emit="({0} / {1})", singular=True, domain=NONZERO,
+            doc="x / y")
+elementwise("power", np.power,
+            lambda g, out, x, y: (g * y * x ** (y - 1), g * out * np.log(x)), arity=2,
+            emit="({0} ** {1})", domain=POSITIVE, singular=True, doc="x ** y, array or scalar exponent")
+elementwise("negative", np.negative, lambda g, out, x: (-g,), emit="(-{0})", doc="-x")
+elementwise("square", np.square, lambda g, out, x: (g * (2 * x),), emit="({0} * {0})", doc="x * x")
+elementwise("sqrt", np.sqrt, lambda g, out, x: (g / (2 * out),), emit="np.sqrt({0})",
+            domain=POSITIVE, singular=True, doc="square root")
+elementwise("maximum", np.maximum, lambda g, out, x, y: (_tie(x, y, g), _tie(y, x, g)), arity=2,
+            emit="np.maximum({0}, {1})", doc="elementwise max; ties split the gradient")
+elementwise("minimum", np.minimum, lambda g, out, x, y: (_tie_low(x, y, g), _tie_low(y, x, g)),
+            arity=2, emit="np.minimum({0}, {1})", doc="elementwise min; ties split the gradient")
+elementwise("absolute", np.absolute, lambda g, out, x: (g * np.sign(x),), numpy=(np.absolute, np.fabs),
+            emit="np.abs({0})", doc="|x|; gradient 0 at 0")
+elementwise("sign", np.sign, NONDIFFERENTIABLE, emit="np.sign({0})", doc="sign; gradient 0")
+
+# ---- transcendental ----------------------------------------------------------------------------
+elementwise("exp", np.exp, lambda g, out, x: (g * out,), emit="np.exp({0})", doc="e ** x")
+elementwise("log", np.log, lambda g, out, x: (g / x,), emit="np.log({0})", domain=POSITIVE,
+            singular=True, doc="natural logarithm")
+elementwise("log1p", np.log1p, lambda g, out, x: (g / (1 + x),), emit="np.log1p({0})",
+            domain=POSITIVE, singular=True, doc="log(1 + x), accurate near 0")
+elementwise("expm1", np.expm1, lambda g, out, x: (g * (out + 1),), emit="np.expm1({0})",
+            doc="exp(x) - 1, accurate near 0")
+elementwise("sin", np.sin, lambda g, out, x: (g * np.cos(x),), emit="np.sin({0})", doc="sine")
+elementwise("cos", np.cos, lambda g, out, x: (-(g * np.sin(x)),), emit="np.cos({0})", doc="cosine")
+elementwise("tan", np.tan, lambda g, out, x: (g * (1 + out * out),), emit="np.tan({0})",
+            domain=UNIT, doc="tangent")
+elementwise("tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),), emit="np.tanh({0})",
+            doc="hyperbolic tangent")
+elementwise("arctan", np.arctan, lambda g, out, x: (g / (1 + x * x),), emit="np.arctan({0})",
+            doc="inverse tangent")
+elementwise("sigmoid", _stable_sigmoid, lambda g, out, x: (g * (out * (1 - out)),), numpy=(),
+            emit="_sigmoid({0})", doc="graphc.sigmoid: 1 / (1 + exp(-x)), overflow-free")
+elementwise("relu", _relu, lambda g, out, x: (np.where(x > 0, g, 0.0),), numpy=(),
+            emit="np.maximum({0}, 0.0)", doc="graphc.relu: max(x, 0); gradient 0 at 0")
+elementwise("isfinite", np.isfinite, NONDIFFERENTIABLE, emit="np.isfinite({0})",
+            doc="not inf and not NaN")
+
+# ---- comparisons and selection -----------------------------------------------------------------
+for _name, _fn, _sym in [("greater", np.greater, ">"), ("greater_equal", np.greater_equal, ">="),
+                         ("less", np.less, "<"), ("less_equal", np.less_equal, "<="),
+                         ("equal", np.equal, "=="), ("not_equal", np.not_equal, "!=")]:
+    elementwise(_name, _fn, NONDIFFERENTIABLE, arity=2, emit=f"({{0}} {_sym} {{1}})", doc=f"x {_sym} y")
+
+elementwise("where", np.where, lambda g, out, c, x, y: (None, np.where(c, g, 0.0), np.where(c, 0.0, g)),
+            arity=3, emit="np.where({0}, {1}, {2})", doc="select x where cond, else y; gradient to the chosen side")
+
+
+def sigmoid(x):
+    """Logistic function ``1 / (1 + exp(-x))``, computed without overflow for any ``x``."""
+    return apply("sigmoid", x)
+
+
+def relu(x):
+    """``max(x, 0)``; its gradient at 0 is 0, as in JAX."""
+    return apply("relu", x)

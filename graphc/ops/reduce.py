@@ -1,0 +1,75 @@
+"""Reductions: sum, max, min as primitives; mean as sum / count."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from graphc.ops import Aval, apply, defcomposite, defop, ndim_of, normalize_axis, shape_of, unsupported
+
+
+def _reduced_shape(shape: tuple, axis: tuple, keepdims: bool) -> tuple:
+    if keepdims:
+        return tuple(1 if i in axis else n for i, n in enumerate(shape))
+    return tuple(n for i, n in enumerate(shape) if i not in axis)
+
+
+def _parse_reduction(name):
+    def parse(a, axis=None, dtype=None, out=None, keepdims=False, **rest):
+        if out is not None or rest.get("initial", np._NoValue) is not np._NoValue or "where" in rest:
+            raise unsupported(f"np.{name} with out=, initial= or where=")
+        if dtype is not None:
+            a = apply("astype", a, dtype=np.dtype(dtype).str)
+        return (a,), {"axis": normalize_axis(axis, ndim_of(a), name), "keepdims": bool(keepdims)}
+
+    return parse
+
+
+def _expand(g, shape: tuple, axis: tuple, keepdims: bool):
+    """Broadcast a reduced cotangent back over the reduced axes, to ``shape``."""
+    if not keepdims:
+        g = apply("reshape", g, shape=_reduced_shape(shape, axis, True))
+    return apply("broadcast_to", g, shape=tuple(shape))
+
+
+def _sum_shape(x: Aval, axis, keepdims):
+    dtype = np.sum(np.ones((1,) * len(x.shape), x.dtype)).dtype
+    return Aval(_reduced_shape(x.shape, axis, keepdims), dtype)
+
+
+def _chooser_shape(name):
+    def rule(x: Aval, axis, keepdims):
+        if any(x.shape[i] == 0 for i in axis):
+            raise unsupported(f"np.{name} over an empty axis", "NumPy raises here too")
+        return Aval(_reduced_shape(x.shape, axis, keepdims), x.dtype)
+
+    return rule
+
+
+def _chooser_adjoint(g, out, x, axis, keepdims):
+    # Ties share the gradient equally (JAX's convention for reduce_max/reduce_min).
+    shape = shape_of(x)
+    hit = apply("astype", x == _expand(out, shape, axis, keepdims), dtype=np.dtype(x.dtype).str)
+    count = apply("sum", hit, axis=axis, keepdims=True)
+    return (_expand(g, shape, axis, keepdims) * (hit / apply("broadcast_to", count, shape=shape)),)
+
+
+defop("sum", arity=1, shape=_sum_shape, reference=np.sum, numpy=(np.sum,), parse=_parse_reduction("sum"),
+      adjoint=lambda g, out, x, axis, keepdims: (_expand(g, shape_of(x), axis, keepdims),),
+      doc="sum over axes (axis=, keepdims=)")
+defop("max", arity=1, shape=_chooser_shape("max"), reference=np.max, numpy=(np.max, np.amax),
+      parse=_parse_reduction("max"), adjoint=_chooser_adjoint,
+      doc="max over axes; ties share the gradient")
+defop("min", arity=1, shape=_chooser_shape("min"), reference=np.min, numpy=(np.min, np.amin),
+      parse=_parse_reduction("min"), adjoint=_chooser_adjoint,
+      doc="min over axes; ties share the gradient")
+
+
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, **rest):
+    """``np.mean``: the sum divided by the element count, as NumPy computes it."""
+    (a,), attrs = _parse_reduction("mean")(a, axis, dtype, out, keepdims, **rest)
+    count = math.prod(shape_of(a)[i] for i in attrs["axis"])
+    return apply("sum", a, **attrs) / count
+
+
+defcomposite((np.mean,), mean)

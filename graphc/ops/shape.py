@@ -1,0 +1,219 @@
+"""Shape primitives: transpose, reshape, broadcast_to, basic indexing, concatenate, casts."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from graphc.errors import ShapeError, user_frame
+from graphc.ops import (
+    Aval, apply, defcomposite, defop, ndim_of, normalize_axis, shape_of, unbroadcast, unsupported,
+)
+
+
+# ---- transpose, reshape, broadcast_to ------------------------------------------------------------
+def _parse_transpose(a, axes=None):
+    n = ndim_of(a)
+    axes = tuple(reversed(range(n))) if axes is None else tuple(int(i) % max(n, 1) for i in axes)
+    if sorted(axes) != list(range(n)):
+        raise ShapeError(f"axes {axes} are not a permutation of the {n} axes of the array", user_frame())
+    return (a,), {"axes": axes}
+
+
+defop("transpose", arity=1, reference=np.transpose, numpy=(np.transpose,), parse=_parse_transpose,
+      shape=lambda x, axes: Aval(tuple(x.shape[i] for i in axes), x.dtype),
+      adjoint=lambda g, out, x, axes: (apply("transpose", g, axes=tuple(np.argsort(axes).tolist())),),
+      doc="permute axes (x.T, np.transpose)")
+
+
+def resolve_shape(old: tuple, new) -> tuple:
+    """``new`` (an int or tuple, one -1 allowed) as a concrete shape of the same size as ``old``."""
+    new = (new,) if isinstance(new, (int, np.integer)) else tuple(int(n) for n in new)
+    size = math.prod(old)
+    if new.count(-1) == 1:
+        known = math.prod(n for n in new if n != -1)
+        if known and size % known == 0:
+            new = tuple(size // known if n == -1 else n for n in new)
+    if new.count(-1) or math.prod(new) != size or any(n < 0 for n in new):
+        raise ShapeError(f"cannot reshape an array of shape {old} into shape {new}", user_frame())
+    return new
+
+
+def _parse_reshape(a, shape=None, order="C", *, newshape=None, copy=None):
+    if order != "C":
+        raise unsupported(f"np.reshape with order={order!r}")
+    target = shape if shape is not None else newshape
+    return (a,), {"shape": resolve_shape(shape_of(a), target)}
+
+
+defop("reshape", arity=1, reference=np.reshape, numpy=(np.reshape,), parse=_parse_reshape,
+      shape=lambda x, shape: Aval(shape, x.dtype),
+      adjoint=lambda g, out, x, shape: (apply("reshape", g, shape=shape_of(x)),),
+      doc="same elements, new shape (C order)")
+
+
+def _broadcast_to_shape(x: Aval, shape):
+    try:
+        ok = np.broadcast_shapes(x.shape, shape) == tuple(shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ShapeError(f"cannot broadcast shape {x.shape} to {tuple(shape)}", user_frame())
+    return Aval(tuple(shape), x.dtype)
+
+
+defop("broadcast_to", arity=1, reference=np.broadcast_to, numpy=(np.broadcast_to,),
+      parse=lambda a, shape, subok=False: ((a,), {"shape": tuple(int(n) for n in np.atleast_1d(shape))}),
+      shape=_broadcast_to_shape,
+      adjoint=lambda g, out, x, shape: (unbroadcast(g, shape_of(x)),),
+      doc="repeat along new or size-1 axes")
+
+
+# ---- basic indexing ----------------------------------------------------------------------------
+def normalize_index(index, shape: tuple) -> tuple:
+    """A basic index as a hashable tuple: ints, ``("s", start, stop, step)`` and ``None`` (newaxis)."""
+    index = index if isinstance(index, tuple) else (index,)
+    if sum(e is Ellipsis for e in index) > 1:
+        raise ShapeError("an index can only have a single ellipsis ('...')", user_frame())
+    real = sum(e is not None and e is not Ellipsis for e in index)
+    if real > len(shape):
+        raise ShapeError(f"too many indices ({real}) for an array of shape {shape}", user_frame())
+    out, dim = [], 0
+    for entry in index:
+        if entry is Ellipsis:
+            for _ in range(len(shape) - real):
+                out.append(("s", 0, shape[dim], 1))
+                dim += 1
+        elif entry is None:
+            out.append(None)
+        elif isinstance(entry, (int, np.integer)) and not isinstance(entry, (bool, np.bool_)):
+            if not -shape[dim] <= entry < shape[dim]:
+                raise ShapeError(f"index {entry} is out of bounds for axis {dim} with size {shape[dim]}",
+                                 user_frame())
+            out.append(int(entry) % shape[dim])
+            dim += 1
+        elif isinstance(entry, slice) and all(
+                v is None or isinstance(v, (int, np.integer)) for v in (entry.start, entry.stop, entry.step)):
+            out.append(("s",) + entry.indices(shape[dim]))
+            dim += 1
+        else:
+            raise unsupported(f"indexing with {type(entry).__name__}",
+                              "graphc supports integers, static slices, None and '...'")
+    return tuple(out)
+
+
+def numpy_index(index: tuple) -> tuple:
+    """The NumPy index that a normalized index stands for."""
+    # A negative stop left by slice.indices() means "run past index 0", which only None says.
+    return tuple(slice(e[1], e[2] if e[2] >= 0 else None, e[3]) if isinstance(e, tuple) else e
+                 for e in index)
+
+
+def _index_shape(shape: tuple, index: tuple) -> tuple:
+    return np.broadcast_to(np.zeros(()), shape)[numpy_index(index)].shape
+
+
+def _scatter(g, index, shape):
+    out = np.zeros(shape, np.asarray(g).dtype)
+    out[numpy_index(index)] = g
+    return out
+
+
+defop("getitem", arity=1, reference=lambda x, index: x[numpy_index(index)],
+      shape=lambda x, index: Aval(_index_shape(x.shape, index), x.dtype),
+      adjoint=lambda g, out, x, index: (apply("index_scatter", g, index=index, shape=shape_of(x)),),
+      doc="basic indexing: x[0], x[1:], X[:, ::2], x[None]")
+defop("index_scatter", arity=1, reference=_scatter,
+      shape=lambda g, index, shape: Aval(tuple(shape), g.dtype),
+      adjoint=lambda g, out, x, index, shape: (apply("getitem", g, index=index),),
+      doc="zeros of a shape with values placed at a basic index (getitem's adjoint)")
+
+
+# ---- joining -----------------------------------------------------------------------------------
+def _parse_concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    if out is not None or dtype is not None:
+        raise unsupported("np.concatenate with out= or dtype=")
+    arrays = tuple(arrays)
+    if not arrays:
+        raise ShapeError("need at least one array to concatenate", user_frame())
+    return arrays, {"axis": normalize_axis(axis, ndim_of(arrays[0]), "concatenate")[0]}
+
+
+def _concatenate_shape(*avals, axis):
+    first = avals[0].shape
+    for a in avals[1:]:
+        if len(a.shape) != len(first) or any(
+                n != m for i, (n, m) in enumerate(zip(a.shape, first)) if i != axis):
+            raise ShapeError(f"cannot concatenate shapes {first} and {a.shape} along axis {axis}", user_frame())
+    size = sum(a.shape[axis] for a in avals)
+    return Aval(first[:axis] + (size,) + first[axis + 1:], np.result_type(*(a.dtype for a in avals)))
+
+
+def _concatenate_adjoint(g, out, *xs, axis):
+    cotangents, start = [], 0
+    for x in xs:
+        stop = start + shape_of(x)[axis]
+        index = tuple(("s", 0, n, 1) for n in shape_of(x)[:axis]) + (("s", start, stop, 1),)
+        cotangents.append(apply("getitem", g, index=index))
+        start = stop
+    return tuple(cotangents)
+
+
+defop("concatenate", arity=None, reference=lambda *xs, axis: np.concatenate(xs, axis=axis),
+      numpy=(np.concatenate,), parse=_parse_concatenate, shape=_concatenate_shape,
+      adjoint=_concatenate_adjoint, doc="join arrays along an existing axis")
+
+
+def expand_dims(a, axis):
+    """``np.expand_dims`` as a reshape."""
+    n = ndim_of(a) + (len(axis) if isinstance(axis, tuple) else 1)
+    axes = normalize_axis(axis, n, "expand_dims")
+    it = iter(shape_of(a))
+    return apply("reshape", a, shape=tuple(1 if i in axes else next(it) for i in range(n)))
+
+
+def stack(arrays, axis=0, out=None, **kwargs):
+    """``np.stack``: each array gains the new axis, then they are concatenated along it."""
+    arrays = tuple(arrays)
+    if out is not None or kwargs.get("dtype") is not None:
+        raise unsupported("np.stack with out= or dtype=")
+    if not arrays:
+        raise ShapeError("need at least one array to stack", user_frame())
+    shapes = {shape_of(a) for a in arrays}
+    if len(shapes) != 1:
+        raise ShapeError(f"np.stack needs arrays of one shape, got {sorted(shapes)}", user_frame())
+    axis = normalize_axis(axis, ndim_of(arrays[0]) + 1, "stack")[0]
+    return apply("concatenate", *(expand_dims(a, axis) for a in arrays), axis=axis)
+
+
+def squeeze(a, axis=None):
+    """``np.squeeze`` as a reshape."""
+    shape = shape_of(a)
+    axes = tuple(i for i, n in enumerate(shape) if n == 1) if axis is None else normalize_axis(
+        axis, len(shape), "squeeze")
+    if any(shape[i] != 1 for i in axes):
+        raise ShapeError(f"cannot squeeze an axis whose size is not 1 (shape {shape})", user_frame())
+    return apply("reshape", a, shape=tuple(n for i, n in enumerate(shape) if i not in axes))
+
+
+defcomposite((np.expand_dims,), expand_dims)
+defcomposite((np.shape,), shape_of)
+defcomposite((np.ndim,), ndim_of)
+defcomposite((np.size,), lambda a, axis=None: math.prod(shape_of(a)) if axis is None else shape_of(a)[axis])
+defcomposite((np.stack,), stack)
+defcomposite((np.squeeze,), squeeze)
+
+
+# ---- casts -------------------------------------------------------------------------------------
+def _float_dtype(dtype) -> bool:
+    return np.issubdtype(np.dtype(dtype), np.floating)
+
+
+defop("astype", arity=1, reference=lambda x, dtype: np.asarray(x).astype(dtype),
+      shape=lambda x, dtype: Aval(x.shape, np.dtype(dtype)),
+      adjoint=lambda g, out, x, dtype: (
+          apply("astype", g, dtype=np.dtype(x.dtype).str) if _float_dtype(x.dtype) and _float_dtype(dtype) else None,),
+      doc="x.astype(dtype)")
+defop("stop_gradient", arity=1, reference=lambda x: x, shape=lambda x: x,
+      adjoint=lambda g, out, x: (None,), elementwise=True,
+      doc="identity whose gradient is zero (used by stable softmax/logsumexp)")

@@ -1,0 +1,325 @@
+"""Tracing: run a Python + NumPy function on Tracers and record every primitive it applies.
+
+A :class:`Tracer` stands for one node of a graph being built. Python operators, NumPy ufuncs
+(``__array_ufunc__``) and NumPy functions (``__array_function__``) on it all end in
+:func:`graphc.ops.apply`, which calls :meth:`Tracer._bind` to append a node. Anything that
+would need the concrete value (``if x > 0:``, ``float(x)``, ``np.asarray(x)``) raises an error
+that names the user's ``file:line``.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import weakref
+
+import numpy as np
+
+from graphc.errors import (
+    EscapedTracerError, SignatureError, TracerBoolConversionError, TracerConversionError, TracingError,
+    user_frame,
+)
+from graphc.graph import Graph, type_name
+from graphc.ops import NUMPY_API, REGISTRY, Aval, apply, unsupported
+from graphc.ops.shape import normalize_index
+from graphc.tree import tree_flatten, tree_unflatten
+
+
+class _BuildState:
+    """What nodes appended now are marked with (the primal of an adjoint rule)."""
+
+    def __init__(self):
+        self.adjoint_of: int | None = None
+
+
+# Graphs currently being built; a Tracer of any other graph has escaped its trace.
+_open: "weakref.WeakKeyDictionary[Graph, _BuildState]" = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def building(graph: Graph):
+    """Allow Tracers of ``graph`` to append nodes inside the block."""
+    _open[graph] = state = _BuildState()
+    try:
+        yield state
+    finally:
+        del _open[graph]
+
+
+def _scalar_constant_dtype(value, tracer_dtypes) -> np.dtype:
+    # Python scalars are "weak" (NEP 50): float32 array * 2.0 stays float32.
+    return np.result_type(*tracer_dtypes, value) if tracer_dtypes else np.asarray(value).dtype
+
+
+def add_constant(graph: Graph, value, adjoint_of: int | None = None) -> int:
+    """Append a constant node holding a private, read-only copy of ``value``."""
+    value = np.array(value)  # a copy: later changes to the user's array do not reach the graph
+    value.flags.writeable = False
+    return graph.add_node("constant", shape=value.shape, dtype=value.dtype, value=value, adjoint_of=adjoint_of)
+
+
+class Tracer:
+    """A symbolic array: one node of the graph being traced. Supports the NumPy surface of API.md."""
+
+    __slots__ = ("graph", "node")
+    __array_priority__ = 1000
+
+    def __init__(self, graph: Graph, node: int):
+        self.graph = graph
+        self.node = node
+
+    # ---- what is known without data ------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.graph[self.node]["shape"]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.graph[self.node]["dtype"]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __repr__(self):
+        return f"Tracer<%{self.node} {self.graph[self.node]['op']} : {type_name(self.shape, self.dtype)}>"
+
+    # ---- recording -----------------------------------------------------------------------------
+    def _bind(self, name: str, operands, attrs) -> "Tracer":
+        graph = self.graph
+        state = _open.get(graph)
+        if state is None:
+            raise EscapedTracerError(
+                f"a traced value (%{self.node}) was used in '{name}' after its function finished tracing; "
+                "return it from the function instead of keeping it", user_frame())
+        dtypes = [o.dtype for o in operands if isinstance(o, (Tracer, np.ndarray, np.generic))]
+        ids = []
+        for operand in operands:
+            if isinstance(operand, Tracer):
+                if operand.graph is not graph:
+                    raise TracingError(
+                        f"'{name}' mixes values from two different traces; a value traced by an outer "
+                        "transformation was captured by an inner one — pass it as an argument", user_frame())
+                ids.append(operand.node)
+            elif isinstance(operand, (bool, int, float)) and not isinstance(operand, np.generic):
+                value = np.asarray(operand, _scalar_constant_dtype(operand, dtypes))
+                ids.append(add_constant(graph, value, state.adjoint_of))
+            else:
+                ids.append(add_constant(graph, _as_constant_array(operand, name), state.adjoint_of))
+        opdef = REGISTRY[name]
+        aval = opdef.shape(*(graph.aval(i) for i in ids), **attrs)
+        node = graph.add_node(name, ids, shape=aval.shape, dtype=aval.dtype, attrs=attrs,
+                              adjoint_of=state.adjoint_of, loc=user_frame())
+        return Tracer(graph, node)
+
+    # ---- Python operators ----------------------------------------------------------------------
+    def __add__(self, other): return apply("add", self, other)
+    def __radd__(self, other): return apply("add", other, self)
+    def __sub__(self, other): return apply("subtract", self, other)
+    def __rsub__(self, other): return apply("subtract", other, self)
+    def __mul__(self, other): return apply("multiply", self, other)
+    def __rmul__(self, other): return apply("multiply", other, self)
+    def __truediv__(self, other): return apply("divide", self, other)
+    def __rtruediv__(self, other): return apply("divide", other, self)
+    def __pow__(self, other): return apply("power", self, other)
+    def __rpow__(self, other): return apply("power", other, self)
+    def __matmul__(self, other): return np.matmul(self, other)
+    def __rmatmul__(self, other): return np.matmul(other, self)
+    def __neg__(self): return apply("negative", self)
+    def __pos__(self): return self
+    def __abs__(self): return apply("absolute", self)
+    def __lt__(self, other): return apply("less", self, other)
+    def __le__(self, other): return apply("less_equal", self, other)
+    def __gt__(self, other): return apply("greater", self, other)
+    def __ge__(self, other): return apply("greater_equal", self, other)
+    def __eq__(self, other): return apply("equal", self, other)  # noqa: E704 -- elementwise, as NumPy
+    def __ne__(self, other): return apply("not_equal", self, other)
+    __hash__ = None  # like ndarray: == is elementwise, so a tracer is no dict key
+
+    def _unsupported_operator(symbol):
+        def method(self, *args):
+            raise unsupported(f"the operator {symbol} on a traced value")
+        return method
+
+    __floordiv__ = __rfloordiv__ = _unsupported_operator("//")
+    __mod__ = __rmod__ = _unsupported_operator("%")
+    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __invert__ = _unsupported_operator("&, |, ^ or ~")
+    del _unsupported_operator
+
+    # ---- NumPy protocols -----------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method == "reduce" and ufunc in _REDUCERS:
+            return NUMPY_API[_REDUCERS[ufunc]](*inputs, **kwargs)
+        if method != "__call__":
+            raise unsupported(f"np.{ufunc.__name__}.{method}")
+        if kwargs.get("out") is not None or any(k not in ("out", "dtype") for k in kwargs):
+            raise unsupported(f"np.{ufunc.__name__} with keyword arguments {sorted(kwargs)}")
+        handler = NUMPY_API.get(ufunc)
+        if handler is None:
+            raise unsupported(f"the NumPy ufunc np.{ufunc.__name__}", "see the README's table of supported operations")
+        result = handler(*inputs)
+        if kwargs.get("dtype") is not None:
+            result = apply("astype", result, dtype=np.dtype(kwargs["dtype"]).str)
+        return result
+
+    def __array_function__(self, func, types, args, kwargs):
+        handler = NUMPY_API.get(func)
+        if handler is None:
+            raise unsupported(f"the NumPy function np.{func.__name__}",
+                              "see the README's table of supported operations")
+        return handler(*args, **kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TracerConversionError(
+            f"a traced value ({type_name(self.shape, self.dtype)}) cannot become a concrete NumPy array "
+            "(np.array, np.asarray); to build an array from traced values use np.stack or np.concatenate",
+            user_frame())
+
+    # ---- conversions that need data ------------------------------------------------------------
+    def __bool__(self):
+        raise TracerBoolConversionError(
+            f"Python control flow (`if`, `while`, `and`/`or`, bool()) on a traced value "
+            f"({type_name(self.shape, self.dtype)}) cannot be traced; use np.where(cond, a, b)", user_frame())
+
+    def _conversion(kind):
+        def method(self):
+            raise TracerConversionError(
+                f"{kind}() of a traced value ({type_name(self.shape, self.dtype)}) needs its concrete value, "
+                "which does not exist while tracing; keep it an array (use np.where for choices)", user_frame())
+        return method
+
+    __float__ = _conversion("float")
+    __int__ = _conversion("int")
+    __complex__ = _conversion("complex")
+    __index__ = _conversion("operator.index")
+    del _conversion
+
+    def __len__(self):
+        if not self.shape:
+            raise TracingError("len() of a 0-d traced value", user_frame())
+        return self.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __getitem__(self, index):
+        if any(isinstance(e, Tracer) for e in (index if isinstance(index, tuple) else (index,))):
+            raise unsupported("indexing with a traced index", "indices must be Python ints or static slices")
+        return apply("getitem", self, index=normalize_index(index, self.shape))
+
+    def __setitem__(self, index, value):
+        raise unsupported("assignment into a traced array (x[i] = v)",
+                          "build the result with np.where, np.concatenate or np.stack")
+
+    # ---- array methods -------------------------------------------------------------------------
+    T = property(lambda self: np.transpose(self))
+
+    def sum(self, axis=None, dtype=None, keepdims=False): return np.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
+    def mean(self, axis=None, dtype=None, keepdims=False): return np.mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False): return np.max(self, axis=axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False): return np.min(self, axis=axis, keepdims=keepdims)
+    def dot(self, other): return np.dot(self, other)
+    def squeeze(self, axis=None): return np.squeeze(self, axis)
+
+    def reshape(self, *shape, order="C"):
+        return np.reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
+
+    def transpose(self, *axes):
+        return np.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+
+    def astype(self, dtype):
+        return apply("astype", self, dtype=np.dtype(dtype).str)
+
+
+_REDUCERS = {np.add: np.sum, np.maximum: np.max, np.minimum: np.min}
+
+
+def _as_constant_array(value, where: str) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except TracerConversionError:
+        raise
+    except Exception:  # noqa: BLE001 -- anything NumPy cannot convert is the user's to fix
+        array = None
+    if array is None or array.dtype == object or array.dtype.kind not in "biuf":
+        raise TracingError(f"'{where}' got {type(value).__name__} {value!r:.60}, which is not a number or array",
+                           user_frame())
+    return array
+
+
+# ---- tracing a function ------------------------------------------------------------------------
+def aval_of(value, label: str) -> Aval:
+    """The abstract value of a call argument; a clear error for anything that is not numeric."""
+    if isinstance(value, Tracer):
+        return Aval(value.shape, value.dtype)
+    if isinstance(value, (bool, int, float, np.generic, np.ndarray)):
+        array = np.asarray(value)
+        if array.dtype.kind in "biuf":
+            return Aval(array.shape, array.dtype)
+    raise SignatureError(f"argument {label} is {type(value).__name__} {value!r:.60}; graphc traces "
+                         "arrays and numbers (in tuples, lists and dicts)")
+
+
+def argument_labels(fun, leaves_per_arg: list[list[str]]) -> list[str]:
+    """Names for the inputs: the parameter names, with pytree paths for nested arguments."""
+    try:
+        params = [p.name for p in inspect.signature(fun).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    labels = []
+    for i, paths in enumerate(leaves_per_arg):
+        base = params[i] if i < len(params) else f"arg{i}"
+        labels += [base + p for p in paths]
+    return labels
+
+
+def _leaf_paths(tree) -> list[str]:
+    if isinstance(tree, (tuple, list)):
+        return [f"[{i}]{p}" for i, t in enumerate(tree) for p in _leaf_paths(t)]
+    if isinstance(tree, dict):
+        return [f"[{k!r}]{p}" for k in sorted(tree) for p in _leaf_paths(tree[k])]
+    return [] if tree is None else [""]
+
+
+def trace_function(fun, args: tuple) -> Graph:
+    """Trace ``fun(*args)`` into a new Graph whose inputs are the array leaves of ``args``."""
+    leaves, in_tree = tree_flatten(tuple(args))
+    labels = argument_labels(fun, [_leaf_paths(a) for a in args])
+    avals = [aval_of(leaf, repr(label)) for leaf, label in zip(leaves, labels)]
+    graph = Graph()
+    graph.in_tree = in_tree
+    with building(graph):
+        tracers = []
+        for label, aval in zip(labels, avals):
+            node = graph.add_node("input", shape=aval.shape, dtype=aval.dtype, name=label)
+            graph.inputs.append(node)
+            tracers.append(Tracer(graph, node))
+        result = fun(*tree_unflatten(in_tree, tracers))
+        out_leaves, graph.out_tree = tree_flatten(result)
+        if result is None or not out_leaves:
+            raise TracingError(f"{getattr(fun, '__name__', 'the function')} returned {result!r}; "
+                               "a traced function must return an array, a number or a pytree of them")
+        for leaf in out_leaves:
+            if isinstance(leaf, Tracer):
+                if leaf.graph is not graph:
+                    raise EscapedTracerError("the function returned a value traced by another transformation")
+                graph.outputs.append(leaf.node)
+            else:
+                graph.outputs.append(add_constant(graph, _as_constant_array(leaf, "return")))
+    return graph
+
+
+def inline(graph: Graph, args: list) -> list:
+    """Replay ``graph`` on ``args`` (tracers of the graph being built); returns its outputs there."""
+    values: dict[int, object] = dict(zip(graph.inputs, args))
+    for node in graph.topo_order():
+        data = graph[node]
+        if data["op"] == "constant":
+            values[node] = data["value"]
+        elif data["op"] != "input":
+            values[node] = apply(data["op"], *(values[u] for u in graph.operands(node)), **data["attrs"])
+    return [values[n] for n in graph.outputs]

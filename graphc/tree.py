@@ -1,0 +1,89 @@
+"""Pytrees: nested tuples, lists and dicts (string keys) of leaves, flattened and rebuilt.
+
+>>> leaves, tree = tree_flatten({"w": 1.0, "b": (2.0, None)})
+>>> leaves
+[2.0, 1.0]
+>>> tree_unflatten(tree, [20.0, 10.0])
+{'b': (20.0, None), 'w': 10.0}
+
+Dict keys are visited in sorted order, as JAX does, so equal structures flatten alike.
+``None`` is an empty subtree, not a leaf.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from graphc.errors import GraphcError
+
+
+class TreeDef(NamedTuple):
+    """The structure of a pytree: a node kind, its keys or length, and its children's structures."""
+
+    kind: str  # "leaf", "none", "tuple", "list" or "dict"
+    keys: tuple
+    children: tuple
+
+    def __repr__(self):
+        if self.kind == "leaf":
+            return "*"
+        if self.kind == "none":
+            return "None"
+        inner = ", ".join(repr(c) if self.kind != "dict" else f"{k!r}: {c!r}"
+                          for k, c in zip(self.keys, self.children))
+        return {"tuple": "({})", "list": "[{}]", "dict": "{{{}}}"}[self.kind].format(inner)
+
+    @property
+    def num_leaves(self) -> int:
+        if self.kind == "leaf":
+            return 1
+        return sum(c.num_leaves for c in self.children)
+
+
+LEAF = TreeDef("leaf", (), ())
+
+
+def tree_flatten(tree: Any) -> tuple[list, TreeDef]:
+    """Split a pytree into its list of leaves and its structure."""
+    leaves: list = []
+    return leaves, _flatten(tree, leaves)
+
+
+def _flatten(tree, leaves: list) -> TreeDef:
+    if tree is None:
+        return TreeDef("none", (), ())
+    if isinstance(tree, (tuple, list)):
+        kind = "list" if isinstance(tree, list) else "tuple"
+        return TreeDef(kind, (), tuple(_flatten(t, leaves) for t in tree))
+    if isinstance(tree, dict):
+        if not all(isinstance(k, str) for k in tree):
+            raise GraphcError(f"pytree dicts need string keys, got {sorted(map(repr, tree))}")
+        keys = tuple(sorted(tree))
+        return TreeDef("dict", keys, tuple(_flatten(tree[k], leaves) for k in keys))
+    leaves.append(tree)
+    return LEAF
+
+
+def tree_unflatten(treedef: TreeDef, leaves) -> Any:
+    """Rebuild a pytree of structure ``treedef`` from ``leaves``."""
+    it = iter(leaves)
+    out = _unflatten(treedef, it)
+    if next(it, _END) is not _END:
+        raise GraphcError(f"too many leaves for pytree structure {treedef!r}")
+    return out
+
+
+_END = object()
+
+
+def _unflatten(treedef: TreeDef, it):
+    if treedef.kind == "leaf":
+        leaf = next(it, _END)
+        if leaf is _END:
+            raise GraphcError(f"too few leaves for pytree structure {treedef!r}")
+        return leaf
+    if treedef.kind == "none":
+        return None
+    children = [_unflatten(c, it) for c in treedef.children]
+    if treedef.kind == "dict":
+        return dict(zip(treedef.keys, children))
+    return children if treedef.kind == "list" else tuple(children)
