@@ -8,8 +8,10 @@ which is how ``grad(grad(f))`` works.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
+import time
 from typing import Callable
 
 import numpy as np
@@ -19,7 +21,7 @@ from graphc.graph import Graph, type_name
 from graphc.tracer import Tracer, aval_of, inline, trace_function
 from graphc.tree import LEAF, TreeDef, tree_flatten, tree_unflatten
 from graphc.passes.autodiff import differentiate
-from graphc.evaluate import evaluate
+from graphc.codegen.compile import build_kernel, scalar_converter, specialize
 
 _MODES = ("jit", "grad", "value_and_grad")
 
@@ -42,6 +44,71 @@ def signature_key(leaves: list, tree: TreeDef) -> tuple:
     """What a compiled function is specialised on: structure, shapes and dtypes, not values."""
     return (tree, tuple((np.shape(leaf), np.result_type(leaf) if not isinstance(leaf, Tracer) else leaf.dtype)
                         for leaf in leaves))
+
+
+@dataclasses.dataclass(frozen=True)
+class PassStats:
+    """One stage of lowering: node counts before and after it, and the time it took."""
+
+    name: str
+    nodes_before: int
+    nodes_after: int
+    seconds: float
+
+    def __str__(self):
+        return f"{self.name:<20} {self.nodes_before:>6} -> {self.nodes_after:<6} {self.seconds * 1e3:8.2f} ms"
+
+
+@dataclasses.dataclass
+class Lowered:
+    """What runs for one argument signature.
+
+    Attributes:
+        graph: the graph that was compiled (forward, plus adjoint nodes for gradients).
+        source: the generated Numba source.
+        stats: a :class:`PassStats` per stage.
+        dispatcher: the compiled ``numba`` dispatcher. Call it with the flattened argument leaves in
+            order (``graphc.tree_flatten(args)[0]``), 0-d values as scalars, each with the dtype it was
+            lowered for; it returns the tuple of flattened results (for ``value_and_grad``: the value,
+            then the gradients). It can be called from the user's own ``@numba.njit`` functions.
+        path: the generated module's file in the disk cache, or None when compiled in memory.
+    """
+
+    graph: Graph
+    source: str
+    stats: list
+    dispatcher: object
+    path: str | None = None
+
+
+def _kernel_args(leaves: list) -> list:
+    """Call arguments for a kernel: 0-d arrays become scalars (Numba's scalar types)."""
+    return [leaf[()] if type(leaf) is np.ndarray and leaf.ndim == 0 else leaf for leaf in leaves]
+
+
+def _runner(lowered: Lowered) -> Callable:
+    """The thin Python wrapper between a call's leaves and the dispatcher."""
+    graph, dispatcher = lowered.graph, lowered.dispatcher
+    zero_d = [i for i, n in enumerate(graph.inputs) if graph[n]["shape"] == ()]
+    converters = [(i, c) for i, n in enumerate(graph.outputs)
+                  if graph[n]["shape"] == () and (c := scalar_converter(graph[n]["dtype"])) is not None]
+    out_tree = graph.out_tree
+    single = out_tree == LEAF
+
+    def run(leaves):
+        if zero_d:
+            leaves = list(leaves)
+            for i in zero_d:
+                if type(leaves[i]) is np.ndarray:
+                    leaves[i] = leaves[i][()]
+        outs = dispatcher(*leaves)
+        if converters:
+            outs = list(outs)
+            for i, convert in converters:
+                outs[i] = convert(outs[i])
+        return outs[0] if single else tree_unflatten(out_tree, outs)
+
+    return run
 
 
 class Transformed:
@@ -117,14 +184,21 @@ class Transformed:
                     self._compiled[key] = executable
         return executable(leaves)
 
-    def _build(self, args: tuple) -> Callable:
+    def lower(self, *args) -> "Lowered":
+        """Trace, differentiate and compile for ``args``; return what runs, for inspection."""
+        stages = []
+        started = time.perf_counter()
         graph = self.traced_graph(*args)
-        out_tree = graph.out_tree
+        stages.append(PassStats("trace" if self.mode == "jit" else "trace+autodiff", 0, len(graph),
+                                time.perf_counter() - started))
+        kernel = build_kernel(graph)
+        leaves = tree_flatten(args)[0]
+        specialize(kernel, _kernel_args(leaves))
+        return Lowered(graph=graph, source=kernel.source, stats=stages, dispatcher=kernel.dispatcher,
+                       path=kernel.path)
 
-        def run(leaves):
-            return tree_unflatten(out_tree, evaluate(graph, *leaves))
-
-        return run
+    def _build(self, args: tuple) -> Callable:
+        return _runner(self.lower(*args))
 
     def _inline(self, args: tuple, leaves: list):
         graph = self.traced_graph(*args)

@@ -188,6 +188,11 @@ def unbroadcast(g, shape: tuple):
     return summed
 
 
+def dtype_source(dtype) -> str:
+    """``np.float64``: how emission templates name a dtype in generated source."""
+    return f"np.{np.dtype(dtype).name}"
+
+
 def unsupported(what: str, hint: str = "") -> UnsupportedOperationError:
     return UnsupportedOperationError(f"{what} is not supported by graphc{'; ' + hint if hint else ''}", user_frame())
 

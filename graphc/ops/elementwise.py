@@ -85,9 +85,9 @@ elementwise("tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),), emit="np.
 elementwise("arctan", np.arctan, lambda g, out, x: (g / (1 + x * x),), emit="np.arctan({0})",
             doc="inverse tangent")
 elementwise("sigmoid", _stable_sigmoid, lambda g, out, x: (g * (out * (1 - out)),), numpy=(),
-            emit="_sigmoid({0})", doc="graphc.sigmoid: 1 / (1 + exp(-x)), overflow-free")
+            emit="_sigmoid_array({0})", scalar_emit="_sigmoid_scalar({0})", doc="graphc.sigmoid: 1 / (1 + exp(-x)), overflow-free")
 elementwise("relu", _relu, lambda g, out, x: (np.where(x > 0, g, 0.0),), numpy=(),
-            emit="np.maximum({0}, 0.0)", doc="graphc.relu: max(x, 0); gradient 0 at 0")
+            emit="np.maximum({0}, {dtype}(0))", doc="graphc.relu: max(x, 0); gradient 0 at 0")
 elementwise("isfinite", np.isfinite, NONDIFFERENTIABLE, emit="np.isfinite({0})",
             doc="not inf and not NaN")
 
@@ -98,7 +98,7 @@ for _name, _fn, _sym in [("greater", np.greater, ">"), ("greater_equal", np.grea
     elementwise(_name, _fn, NONDIFFERENTIABLE, arity=2, emit=f"({{0}} {_sym} {{1}})", doc=f"x {_sym} y")
 
 elementwise("where", np.where, lambda g, out, c, x, y: (None, np.where(c, g, 0.0), np.where(c, 0.0, g)),
-            arity=3, emit="np.where({0}, {1}, {2})", doc="select x where cond, else y; gradient to the chosen side")
+            arity=3, emit="np.where({0}, {1}, {2})", scalar_emit="({1} if {0} else {2})", doc="select x where cond, else y; gradient to the chosen side")
 
 
 def sigmoid(x):

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc.ops import Aval, apply, defcomposite, defop, ndim_of, probe_dtype, shape_of, unsupported
+from graphc.ops import (
+    Aval, apply, defcomposite, defop, dtype_source, ndim_of, probe_dtype, shape_of, unsupported,
+)
 from graphc.errors import ShapeError, user_frame
 
 
@@ -36,8 +38,20 @@ def _matmul_adjoint(g, out, a, b):
     return ga, gb
 
 
+def _emit_matmul(args, node, operands):
+    a, b = args
+    if node["dtype"].kind in "fc":  # BLAS through Numba's np.dot; it wants contiguous operands
+        return f"np.dot(np.ascontiguousarray({a}), np.ascontiguousarray({b}))"
+    (sa, sb), out = (o["shape"] for o in operands), node["shape"]
+    a2 = f"{a}.reshape((1, {sa[0]}))" if len(sa) == 1 else a
+    b2 = f"{b}.reshape(({sb[0]}, 1))" if len(sb) == 1 else b
+    rows, cols = (1 if len(sa) == 1 else sa[0]), (1 if len(sb) == 1 else sb[1])
+    product = f"_matmul_loops({a2}, {b2}, np.zeros(({rows}, {cols}), {dtype_source(node['dtype'])}))"
+    return f"{product}[0, 0]" if out == () else f"{product}.reshape({out})"
+
+
 defop("matmul", arity=2, shape=_matmul_shape, reference=np.matmul, numpy=(np.matmul,),
-      adjoint=_matmul_adjoint, doc="matrix product of 1-d/2-d operands (a @ b)")
+      adjoint=_matmul_adjoint, emit=_emit_matmul, doc="matrix product of 1-d/2-d operands (a @ b)")
 
 
 def dot(a, b, out=None):

@@ -5,7 +5,9 @@ import math
 
 import numpy as np
 
-from graphc.ops import Aval, apply, defcomposite, defop, ndim_of, normalize_axis, shape_of, unsupported
+from graphc.ops import (
+    Aval, apply, defcomposite, defop, dtype_source, ndim_of, normalize_axis, shape_of, unsupported,
+)
 
 
 def _reduced_shape(shape: tuple, axis: tuple, keepdims: bool) -> tuple:
@@ -54,14 +56,39 @@ def _chooser_adjoint(g, out, x, axis, keepdims):
     return (_expand(g, shape, axis, keepdims) * (hit / apply("broadcast_to", count, shape=shape)),)
 
 
+def _emit_reduction(kind: str):
+    """Numba source for a reduction: axes moved last, a 2-d (kept, reduced) view, one row loop."""
+
+    def emit(args, node, operands):
+        (x,), shape = args, operands[0]["shape"]
+        axis, out_shape = node["attrs"]["axis"], node["shape"]
+        if not axis:
+            return x
+        if len(axis) == len(shape) and out_shape == ():
+            return f"np.{kind}({x})"
+        kept = [i for i in range(len(shape)) if i not in axis]
+        perm = tuple(kept + list(axis))
+        rows = math.prod(shape[i] for i in kept)
+        view = f"{x}.transpose({perm})" if perm != tuple(range(len(shape))) else x
+        flat = f"np.ascontiguousarray({view}).reshape(({rows}, {math.prod(shape[i] for i in axis)}))"
+        if kind == "sum":
+            core = f"_rowsum({flat}, np.zeros({rows}, {dtype_source(node['dtype'])}))"
+        else:
+            core = f"_row{kind}({flat})"
+        return f"{core}[0]" if out_shape == () else f"{core}.reshape({out_shape})"
+
+    return emit
+
+
 defop("sum", arity=1, shape=_sum_shape, reference=np.sum, numpy=(np.sum,), parse=_parse_reduction("sum"),
       adjoint=lambda g, out, x, axis, keepdims: (_expand(g, shape_of(x), axis, keepdims),),
+      emit=_emit_reduction("sum"),
       doc="sum over axes (axis=, keepdims=)")
 defop("max", arity=1, shape=_chooser_shape("max"), reference=np.max, numpy=(np.max, np.amax),
-      parse=_parse_reduction("max"), adjoint=_chooser_adjoint,
+      parse=_parse_reduction("max"), adjoint=_chooser_adjoint, emit=_emit_reduction("max"),
       doc="max over axes; ties share the gradient")
 defop("min", arity=1, shape=_chooser_shape("min"), reference=np.min, numpy=(np.min, np.amin),
-      parse=_parse_reduction("min"), adjoint=_chooser_adjoint,
+      parse=_parse_reduction("min"), adjoint=_chooser_adjoint, emit=_emit_reduction("min"),
       doc="min over axes; ties share the gradient")
 
 

@@ -7,7 +7,8 @@ import numpy as np
 
 from graphc.errors import ShapeError, user_frame
 from graphc.ops import (
-    Aval, apply, defcomposite, defop, ndim_of, normalize_axis, shape_of, unbroadcast, unsupported,
+    Aval, apply, defcomposite, defop, dtype_source, ndim_of, normalize_axis, shape_of, unbroadcast,
+    unsupported,
 )
 
 
@@ -23,6 +24,7 @@ def _parse_transpose(a, axes=None):
 defop("transpose", arity=1, reference=np.transpose, numpy=(np.transpose,), parse=_parse_transpose,
       shape=lambda x, axes: Aval(tuple(x.shape[i] for i in axes), x.dtype),
       adjoint=lambda g, out, x, axes: (apply("transpose", g, axes=tuple(np.argsort(axes).tolist())),),
+      emit=lambda args, node, ops: f"{args[0]}.transpose({node['attrs']['axes']})" if ops[0]["shape"] else args[0],
       doc="permute axes (x.T, np.transpose)")
 
 
@@ -46,9 +48,20 @@ def _parse_reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     return (a,), {"shape": resolve_shape(shape_of(a), target)}
 
 
+def _emit_reshape(args, node, operands):
+    (x,), old, new = args, operands[0]["shape"], node["shape"]
+    if old == new:
+        return x
+    if old == ():  # a scalar becomes an array of one element
+        return f"np.full({new}, {x})"
+    if new == ():
+        return f"np.ascontiguousarray({x}).ravel()[0]"
+    return f"np.ascontiguousarray({x}).reshape({new})"
+
+
 defop("reshape", arity=1, reference=np.reshape, numpy=(np.reshape,), parse=_parse_reshape,
       shape=lambda x, shape: Aval(shape, x.dtype),
-      adjoint=lambda g, out, x, shape: (apply("reshape", g, shape=shape_of(x)),),
+      adjoint=lambda g, out, x, shape: (apply("reshape", g, shape=shape_of(x)),), emit=_emit_reshape,
       doc="same elements, new shape (C order)")
 
 
@@ -66,6 +79,8 @@ defop("broadcast_to", arity=1, reference=np.broadcast_to, numpy=(np.broadcast_to
       parse=lambda a, shape, subok=False: ((a,), {"shape": tuple(int(n) for n in np.atleast_1d(shape))}),
       shape=_broadcast_to_shape,
       adjoint=lambda g, out, x, shape: (unbroadcast(g, shape_of(x)),),
+      emit=lambda args, node, ops: (f"np.full({node['shape']}, {args[0]})" if ops[0]["shape"] == ()
+                                    else f"np.broadcast_to({args[0]}, {node['shape']})"),
       doc="repeat along new or size-1 axes")
 
 
@@ -113,6 +128,25 @@ def _index_shape(shape: tuple, index: tuple) -> tuple:
     return np.broadcast_to(np.zeros(()), shape)[numpy_index(index)].shape
 
 
+def index_source(index: tuple) -> str:
+    """A normalized index as Numba source: only ints from the graph, never user text."""
+    parts = []
+    for e in index:
+        if e is None:
+            parts.append("None")
+        elif isinstance(e, tuple):
+            stop = "" if e[2] < 0 else int(e[2])
+            parts.append(f"{int(e[1])}:{stop}:{int(e[3])}")
+        else:
+            parts.append(str(int(e)))
+    return ", ".join(parts) + ("," if len(parts) == 1 else "")
+
+
+def _emit_scatter(args, node, operands):
+    zeros = f"np.zeros({node['shape']}, {dtype_source(node['dtype'])})"
+    return f"{{out}} = {zeros}\n{{out}}[{index_source(node['attrs']['index'])}] = {args[0]}"
+
+
 def _scatter(g, index, shape):
     out = np.zeros(shape, np.asarray(g).dtype)
     out[numpy_index(index)] = g
@@ -122,10 +156,11 @@ def _scatter(g, index, shape):
 defop("getitem", arity=1, reference=lambda x, index: x[numpy_index(index)],
       shape=lambda x, index: Aval(_index_shape(x.shape, index), x.dtype),
       adjoint=lambda g, out, x, index: (apply("index_scatter", g, index=index, shape=shape_of(x)),),
+      emit=lambda args, node, ops: f"{args[0]}[{index_source(node['attrs']['index'])}]",
       doc="basic indexing: x[0], x[1:], X[:, ::2], x[None]")
 defop("index_scatter", arity=1, reference=_scatter,
       shape=lambda g, index, shape: Aval(tuple(shape), g.dtype),
-      adjoint=lambda g, out, x, index, shape: (apply("getitem", g, index=index),),
+      adjoint=lambda g, out, x, index, shape: (apply("getitem", g, index=index),), emit=_emit_scatter,
       doc="zeros of a shape with values placed at a basic index (getitem's adjoint)")
 
 
@@ -161,7 +196,8 @@ def _concatenate_adjoint(g, out, *xs, axis):
 
 defop("concatenate", arity=None, reference=lambda *xs, axis: np.concatenate(xs, axis=axis),
       numpy=(np.concatenate,), parse=_parse_concatenate, shape=_concatenate_shape,
-      adjoint=_concatenate_adjoint, doc="join arrays along an existing axis")
+      adjoint=_concatenate_adjoint,
+      emit=lambda args, node, ops: f"np.concatenate(({', '.join(args)},), axis={node['attrs']['axis']})", doc="join arrays along an existing axis")
 
 
 def expand_dims(a, axis):
@@ -213,7 +249,9 @@ defop("astype", arity=1, reference=lambda x, dtype: np.asarray(x).astype(dtype),
       shape=lambda x, dtype: Aval(x.shape, np.dtype(dtype)),
       adjoint=lambda g, out, x, dtype: (
           apply("astype", g, dtype=np.dtype(x.dtype).str) if _float_dtype(x.dtype) and _float_dtype(dtype) else None,),
+      emit=lambda args, node, ops: (f"{dtype_source(node['dtype'])}({args[0]})" if node["shape"] == ()
+                                    else f"{args[0]}.astype({dtype_source(node['dtype'])})"),
       doc="x.astype(dtype)")
 defop("stop_gradient", arity=1, reference=lambda x: x, shape=lambda x: x,
-      adjoint=lambda g, out, x: (None,), elementwise=True,
+      adjoint=lambda g, out, x: (None,), elementwise=True, emit="{0}",
       doc="identity whose gradient is zero (used by stable softmax/logsumexp)")

@@ -1,0 +1,86 @@
+"""The on-disk cache of generated modules: keys, locations, atomic writes, integrity checks.
+
+A module is stored as ``<dir>/graphc_<key>.py`` whose first line carries the SHA-256 of the
+rest; Numba keeps its own cache of the compiled code beside it (``__pycache__``), keyed by
+that file. The key hashes the graph (constant values included), the argument signature,
+and the graphc, Numba and NumPy versions and the versions of the ops used, so a change to
+any of them gives a new file rather than stale machine code.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+
+import numba
+import numpy as np
+
+from graphc.graph import Graph
+from graphc.ops import REGISTRY
+
+#: Bumped whenever the shape of generated code changes.
+CODEGEN_VERSION = 1
+_CHECK_PREFIX = "# graphc-sha256: "
+
+
+def cache_dir() -> str:
+    """``$GRAPHC_CACHE_DIR``, else ``$XDG_CACHE_HOME/graphc``, else ``~/.cache/graphc``."""
+    explicit = os.environ.get("GRAPHC_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "graphc")
+
+
+def graph_key(graph: Graph) -> str:
+    """SHA-256 over everything that decides the generated code and its machine code."""
+    from graphc import __version__
+
+    h = hashlib.sha256()
+    h.update(f"graphc={__version__};codegen={CODEGEN_VERSION};numba={numba.__version__};"
+             f"numpy={np.__version__};python={sys.version_info[:2]}\n".encode())
+    for node in graph.topo_order():
+        data = graph[node]
+        op = data["op"]
+        version = REGISTRY[op].version if op in REGISTRY else 0
+        attrs = sorted((k, repr(v)) for k, v in data["attrs"].items())
+        h.update(f"{node}={op}@{version}{graph.operands(node)}{attrs}{data['shape']}{data['dtype'].str}\n".encode())
+        if op == "constant":
+            h.update(np.ascontiguousarray(data["value"]).tobytes())
+    h.update(f"in={graph.inputs};out={graph.outputs}".encode())
+    return h.hexdigest()
+
+
+def _checksum(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def read_valid(path: str) -> str | None:
+    """The cached module's source if the file is whole and unchanged, else None."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = f.readline()
+            body = f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not first.startswith(_CHECK_PREFIX) or first[len(_CHECK_PREFIX):].strip() != _checksum(body):
+        return None
+    return body
+
+
+def write_atomic(path: str, body: str) -> None:
+    """Write the module with its checksum line: temp file in the same folder, then rename."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".py")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(f"{_CHECK_PREFIX}{_checksum(body)}\n{body}")
+        os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,71 @@
+"""Numba helpers that generated modules import: the pieces NumPy-in-Numba lacks.
+
+Generated code calls these by name (``_sigmoid``, ``_rowsum``…); they are ordinary
+``@njit(cache=True)`` functions, so Numba caches them like any library code.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["_sigmoid_scalar", "_sigmoid_array", "_rowsum", "_rowmax", "_rowmin", "_matmul_loops"]
+
+_jit = numba.njit(cache=True, error_model="numpy")
+
+
+@_jit
+def _sigmoid_scalar(x):
+    # exp(-|x|) never overflows; the branch picks the form that is exact for the sign of x.
+    e = np.exp(-abs(x))
+    if x >= 0:
+        return 1 / (1 + e)
+    return e / (1 + e)
+
+
+@_jit
+def _sigmoid_array(x):
+    flat = np.ascontiguousarray(x).ravel()
+    out = np.empty_like(flat)
+    for i in range(flat.size):
+        out[i] = _sigmoid_scalar(flat[i])
+    return out.reshape(x.shape)
+
+
+@_jit
+def _rowsum(x2, out):
+    """``out[i] = sum(x2[i, :])``, accumulating in ``out``'s dtype."""
+    for i in range(x2.shape[0]):
+        acc = out[i]
+        for j in range(x2.shape[1]):
+            acc += x2[i, j]
+        out[i] = acc
+    return out
+
+
+@_jit
+def _rowmax(x2):
+    out = np.empty(x2.shape[0], x2.dtype)
+    for i in range(x2.shape[0]):
+        out[i] = np.max(x2[i])
+    return out
+
+
+@_jit
+def _rowmin(x2):
+    out = np.empty(x2.shape[0], x2.dtype)
+    for i in range(x2.shape[0]):
+        out[i] = np.min(x2[i])
+    return out
+
+
+@_jit
+def _matmul_loops(a2, b2, out):
+    """``out += a2 @ b2`` for 2-d arrays by loops, for dtypes BLAS does not take (integers)."""
+    n, k = a2.shape
+    m = b2.shape[1]
+    for i in range(n):
+        for p in range(k):
+            aip = a2[i, p]
+            for j in range(m):
+                out[i, j] += aip * b2[p, j]
+    return out
