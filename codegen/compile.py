@@ -9,6 +9,7 @@ with one warning.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import importlib.util
 import linecache
 import os
@@ -92,6 +93,22 @@ def _load_in_memory(name: str, source: str, constants: dict):
     return module
 
 
+def _drop_numba_cache(module_path: str | None) -> bool:
+    """Remove Numba's cache files of one generated module; True if there were any."""
+    if module_path is None:
+        return False
+    stem = os.path.splitext(os.path.basename(module_path))[0]
+    pycache = os.path.join(os.path.dirname(module_path), "__pycache__")
+    removed = False
+    for entry in glob.glob(os.path.join(glob.escape(pycache), glob.escape(stem) + ".*.nb[ic]")):
+        try:
+            os.unlink(entry)
+            removed = True
+        except OSError:
+            pass
+    return removed
+
+
 def specialize(kernel: Kernel, args: list) -> None:
     """Compile (or load from disk) the kernel for the Numba types of ``args``, now, not at first call.
 
@@ -100,17 +117,17 @@ def specialize(kernel: Kernel, args: list) -> None:
     signature = tuple(numba.typeof(a) for a in args)
     dispatcher = kernel.dispatcher
     try:
-        dispatcher.compile(signature)
+        try:
+            dispatcher.compile(signature)
+        except Exception:
+            # Numba does not survive a damaged cache index (it unpickles it as is): drop its files
+            # for this module and compile afresh; a second failure is a real one.
+            if not _drop_numba_cache(kernel.path):
+                raise
+            dispatcher.compile(signature)
     except Exception as error:  # noqa: BLE001 -- any Numba failure on generated code is ours
         raise GraphcInternalError(f"Numba could not compile graphc's generated code (graphc bug; please "
                                   f"report with lower().source):\n{type(error).__name__}: {error}\n\n"
                                   f"{kernel.source}") from error
     hits = sum(dispatcher.stats.cache_hits.values())
     STATS["disk_hits" if hits else "compiled"] += 1
-
-
-def scalar_converter(dtype: np.dtype):
-    """How a scalar result from Numba becomes a NumPy-typed value (float64 stays a Python float)."""
-    if dtype == np.float64 or dtype == np.int64 or dtype == np.bool_:
-        return None
-    return dtype.type

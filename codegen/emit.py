@@ -5,8 +5,9 @@ whose value the loader puts into the module (never pasted into the text). Every 
 identifier in the source comes from the registry's emission templates, and every number
 from the graph's own shapes and counters, so user data never reaches the generated text.
 
-The function takes the graph's inputs in order (0-d inputs as scalars) and returns the
-tuple of its outputs.
+The function takes the graph's inputs in order (0-d inputs as scalars). It returns its outputs
+in the graph's output structure when that is a leaf or nested tuples (``(value, (gx, gy))``),
+else the flat tuple of output leaves.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 from graphc.errors import GraphcInternalError
 from graphc.graph import Graph
 from graphc.ops import REGISTRY, dtype_source
+from graphc.tree import is_tuple_tree, tuple_tree_source
 
 #: The name of the generated function in its module.
 KERNEL = "kernel"
@@ -40,6 +42,13 @@ def emit_node(graph: Graph, node: int, names: dict[int, str]) -> str:
     else:
         code = template.format(*args, dtype=dtype_source(data["dtype"]))
     return code.format(out=out) if "{out}" in code else f"{out} = {code}"
+
+
+def _return_value(graph: Graph, results: list[str]) -> str:
+    # Tuple-shaped results come back in their own structure, so no Python rebuilds them per call.
+    if is_tuple_tree(graph.out_tree):
+        return tuple_tree_source(graph.out_tree, results)
+    return "(" + ", ".join(results) + ("," if len(results) == 1 else "") + ")"
 
 
 def generate(graph: Graph, header: str = "") -> tuple[str, dict[str, np.ndarray]]:
@@ -75,7 +84,7 @@ def generate(graph: Graph, header: str = "") -> tuple[str, dict[str, np.ndarray]
         "@numba.njit(cache=CACHE, error_model='numpy')",
         f"def {KERNEL}({params}):",
         *("    " + line for chunk in body for line in chunk.split("\n")),
-        f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})",
+        f"    return {_return_value(graph, results)}",
         "",
     ]
     return "\n".join(lines), constants

@@ -21,7 +21,8 @@ from graphc.graph import Graph, type_name
 from graphc.tracer import Tracer, aval_of, inline, trace_function
 from graphc.tree import LEAF, TreeDef, tree_flatten, tree_unflatten
 from graphc.passes.autodiff import differentiate
-from graphc.codegen.compile import build_kernel, scalar_converter, specialize
+from graphc.codegen.compile import build_kernel, specialize
+from graphc.runner import make_runner
 
 _MODES = ("jit", "grad", "value_and_grad")
 
@@ -86,29 +87,9 @@ def _kernel_args(leaves: list) -> list:
     return [leaf[()] if type(leaf) is np.ndarray and leaf.ndim == 0 else leaf for leaf in leaves]
 
 
-def _runner(lowered: Lowered) -> Callable:
-    """The thin Python wrapper between a call's leaves and the dispatcher."""
-    graph, dispatcher = lowered.graph, lowered.dispatcher
-    zero_d = [i for i, n in enumerate(graph.inputs) if graph[n]["shape"] == ()]
-    converters = [(i, c) for i, n in enumerate(graph.outputs)
-                  if graph[n]["shape"] == () and (c := scalar_converter(graph[n]["dtype"])) is not None]
-    out_tree = graph.out_tree
-    single = out_tree == LEAF
-
-    def run(leaves):
-        if zero_d:
-            leaves = list(leaves)
-            for i in zero_d:
-                if type(leaves[i]) is np.ndarray:
-                    leaves[i] = leaves[i][()]
-        outs = dispatcher(*leaves)
-        if converters:
-            outs = list(outs)
-            for i, convert in converters:
-                outs[i] = convert(outs[i])
-        return outs[0] if single else tree_unflatten(out_tree, outs)
-
-    return run
+# Leaf types whose type alone fixes shape and dtype: a call made only of these is keyed by types.
+_SCALAR_TYPES = frozenset({float, int, bool, np.float64, np.float32, np.float16, np.int64, np.int32,
+                           np.int16, np.int8, np.uint8, np.bool_})
 
 
 class Transformed:
@@ -123,9 +104,10 @@ class Transformed:
         self.fun = fun
         self.mode = mode
         self.argnums = argnums
-        self._compiled: dict = {}
+        self._by_type: dict = {}   # tuple of argument types -> runner, for scalar-only calls
+        self._by_shape: dict = {}  # flat array/scalar arguments: (shape, dtype) or type per argument
+        self._by_tree: dict = {}   # anything else: pytree structure and leaf shapes and dtypes
         self._lock = threading.Lock()
-        functools.update_wrapper(self, fun, updated=())
 
     def __repr__(self):
         return f"<graphc.{self.mode} of {getattr(self.fun, '__qualname__', self.fun)!r}>"
@@ -168,21 +150,47 @@ class Transformed:
         return graph
 
     # ---- calling -------------------------------------------------------------------------------
-    def __call__(self, *args):
+    def function(self) -> Callable:
+        """The public callable: a plain function (cheaper to call than an object) with ``lower``."""
+        by_type, slow = self._by_type, self._call
+
+        def call(*args):
+            # The hot path: a call of scalars only is keyed by the argument types, at C speed.
+            run = by_type.get(tuple(map(type, args)))
+            if run is not None:
+                return run(*args)
+            return slow(args)
+
+        functools.update_wrapper(call, self.fun)
+        call.lower = self.lower
+        call.__graphc_transform__ = self
+        return call
+
+    def _call(self, args: tuple):
+        if all(type(a) is np.ndarray or type(a) in _SCALAR_TYPES for a in args):
+            key = tuple((a.shape, a.dtype) if type(a) is np.ndarray else type(a) for a in args)
+            run = self._by_shape.get(key) or self._compile(args, list(args), self._by_shape, key)
+            return run(*args)
         leaves, tree = tree_flatten(args)
         if any(isinstance(leaf, Tracer) for leaf in leaves):
             return self._inline(args, leaves)
         for i, leaf in enumerate(leaves):
-            aval_of(leaf, f"{i}")  # a clear error for strings, objects, None leaves
+            aval_of(leaf, f"{i}")  # a clear error for strings, objects and other non-arrays
         key = signature_key(leaves, tree)
-        executable = self._compiled.get(key)
-        if executable is None:
-            with self._lock:  # two threads on a new signature compile once
-                executable = self._compiled.get(key)
-                if executable is None:
-                    executable = self._build(args)
-                    self._compiled[key] = executable
-        return executable(leaves)
+        run = self._by_tree.get(key) or self._compile(args, leaves, self._by_tree, key)
+        return run(*leaves)
+
+    def _compile(self, args: tuple, leaves: list, table: dict, key) -> Callable:
+        with self._lock:  # two threads on a new signature compile once
+            run = table.get(key)
+            if run is None:
+                lowered = self.lower(*args)
+                zero_d = tuple(i for i, leaf in enumerate(leaves) if type(leaf) is np.ndarray and leaf.ndim == 0)
+                run = make_runner(lowered.graph, lowered.dispatcher, zero_d)
+                table[key] = run
+                if table is self._by_shape and all(type(a) in _SCALAR_TYPES for a in args):
+                    self._by_type[tuple(map(type, args))] = run
+        return run
 
     def lower(self, *args) -> "Lowered":
         """Trace, differentiate and compile for ``args``; return what runs, for inspection."""
@@ -197,15 +205,12 @@ class Transformed:
         return Lowered(graph=graph, source=kernel.source, stats=stages, dispatcher=kernel.dispatcher,
                        path=kernel.path)
 
-    def _build(self, args: tuple) -> Callable:
-        return _runner(self.lower(*args))
-
     def _inline(self, args: tuple, leaves: list):
         graph = self.traced_graph(*args)
         return tree_unflatten(graph.out_tree, inline(graph, leaves))
 
 
-def jit(fun: Callable) -> Transformed:
+def jit(fun: Callable) -> Callable:
     """Compile ``fun`` for each argument signature it is called with.
 
     >>> import numpy as np, graphc
@@ -213,22 +218,22 @@ def jit(fun: Callable) -> Transformed:
     >>> float(f(np.zeros(3)))
     3.0
     """
-    return Transformed(fun, "jit")
+    return Transformed(fun, "jit").function()
 
 
-def grad(fun: Callable, argnums=0) -> Transformed:
+def grad(fun: Callable, argnums=0) -> Callable:
     """The gradient of scalar-valued ``fun`` with respect to argument(s) ``argnums``.
 
     >>> import graphc
     >>> graphc.grad(lambda x, y, z: (x + y) * z, argnums=(0, 1, 2))(1.0, 3.0, -3.0)
     (np.float64(-3.0), np.float64(-3.0), np.float64(4.0))
     """
-    return Transformed(fun, "grad", argnums)
+    return Transformed(fun, "grad", argnums).function()
 
 
-def value_and_grad(fun: Callable, argnums=0) -> Transformed:
+def value_and_grad(fun: Callable, argnums=0) -> Callable:
     """``(fun(*args), grad(fun, argnums)(*args))`` from one evaluation."""
-    return Transformed(fun, "value_and_grad", argnums)
+    return Transformed(fun, "value_and_grad", argnums).function()
 
 
 def hessian(fun: Callable, argnums=0) -> Callable:
@@ -272,6 +277,7 @@ def trace(fun: Callable, *args) -> Graph:
     >>> len(g), g.outputs
     (4, [3])
     """
-    if isinstance(fun, Transformed):
-        return fun.traced_graph(*args)
+    transformed = getattr(fun, "__graphc_transform__", None)
+    if isinstance(transformed, Transformed):
+        return transformed.traced_graph(*args)
     return trace_function(fun, args)

@@ -42,6 +42,24 @@ class TreeDef(NamedTuple):
 LEAF = TreeDef("leaf", (), ())
 
 
+def is_tuple_tree(tree: TreeDef) -> bool:
+    """True for a leaf or nested tuples of leaves: structures a Numba function can return as they are."""
+    return tree.kind == "leaf" or (tree.kind == "tuple" and all(map(is_tuple_tree, tree.children)))
+
+
+def tuple_tree_source(tree: TreeDef, leaves: list[str]) -> str:
+    """Python source building a tuple tree from the leaf expressions: ``(a, (b, c))``."""
+    it = iter(leaves)
+
+    def build(t: TreeDef) -> str:
+        if t.kind == "leaf":
+            return next(it)
+        inner = [build(c) for c in t.children]
+        return "(" + ", ".join(inner) + ("," if len(inner) == 1 else "") + ")"
+
+    return build(tree)
+
+
 def tree_flatten(tree: Any) -> tuple[list, TreeDef]:
     """Split a pytree into its list of leaves and its structure."""
     leaves: list = []

@@ -1,0 +1,118 @@
+"""The compiled path: signature cache, dispatcher calling convention, safety of generated source."""
+import numba
+import numpy as np
+import pytest
+
+import graphc
+from graphc.codegen.compile import STATS
+from graphc.evaluate import evaluate
+
+
+def _compiles():
+    return STATS["compiled"] + STATS["disk_hits"] + STATS["in_memory"]
+
+
+def test_same_signature_reuses_compiled_code_and_new_one_compiles():
+    f = graphc.jit(lambda x: np.sum(np.exp(x) * 2.0))
+    before = _compiles()
+    f(np.ones(3))
+    f(np.zeros(3))
+    assert _compiles() - before == 1
+    f(np.ones(4))  # new shape
+    assert _compiles() - before == 2
+    out = f(np.ones(4, np.float32))  # new dtype, and float32 stays float32
+    assert _compiles() - before == 3
+    assert type(out) is np.float32
+
+
+def test_scalar_types_key_the_fast_path():
+    f = graphc.grad(lambda x: x * x)
+    assert f(3.0) == 6.0
+    assert f(np.float64(3.0)) == 6.0
+    assert f(np.array(3.0)) == 6.0  # 0-d array: the kernel takes it as a scalar
+    out = f(np.float32(3.0))
+    assert out == 6.0 and type(out) is np.float32
+
+
+def test_compiled_agrees_with_reference_evaluator_on_a_network():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(16, 5)), rng.normal(size=(16, 3))
+
+    def loss(W1, b1, W2, b2):
+        h = np.tanh(X @ W1 + b1)
+        return 0.5 * np.mean((h @ W2 + b2 - Y) ** 2)
+
+    args = (rng.normal(size=(5, 7)), rng.normal(size=7), rng.normal(size=(7, 3)), rng.normal(size=3))
+    vg = graphc.value_and_grad(loss, argnums=(0, 1, 2, 3))
+    value, grads = vg(*args)
+    expected = evaluate(vg.lower(*args).graph, *args)
+    np.testing.assert_allclose(value, expected[0], rtol=1e-12)
+    for g, e in zip(grads, expected[1:]):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-15, strict=True)
+
+
+def test_user_arrays_are_not_modified():
+    x = np.arange(6.0).reshape(2, 3)
+    saved = x.copy()
+    g = graphc.grad(lambda x: np.sum(x[:, 1:] ** 2) + np.sum(x))(x)
+    np.testing.assert_array_equal(x, saved)
+    np.testing.assert_allclose(g, np.array([[1.0, 3, 5], [1, 9, 11]]))
+    same = graphc.jit(lambda x: x)(x)
+    assert same is not x and np.array_equal(same, x)
+
+
+def test_dispatcher_runs_a_whole_sgd_loop_in_nopython_mode():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(32, 4))
+    y = X @ np.array([1.0, -2.0, 0.5, 3.0])
+
+    def loss(w, X, y):
+        return np.mean((X @ w - y) ** 2)
+
+    w0 = np.zeros(4)
+    step = graphc.grad(loss).lower(w0, X, y).dispatcher
+
+    @numba.njit
+    def train(w, X, y, lr, steps):
+        for _ in range(steps):
+            w = w - lr * step(w, X, y)
+        return w
+
+    w_njit = train(w0, X, y, 0.05, 200)
+    w_py = w0
+    g = graphc.grad(loss)
+    for _ in range(200):
+        w_py = w_py - 0.05 * g(w_py, X, y)
+    np.testing.assert_allclose(w_njit, w_py, rtol=1e-12)
+    np.testing.assert_allclose(w_njit, [1.0, -2.0, 0.5, 3.0], atol=1e-3)
+
+
+def test_dispatcher_returns_the_output_structure():
+    f = lambda x, y: (x + graphc.sigmoid(y)) / (graphc.sigmoid(x) + (x + y) ** 2)
+    d = graphc.value_and_grad(f, argnums=(0, 1)).lower(3.0, -4.0).dispatcher
+    value, (dx, dy) = d(3.0, -4.0)
+    assert value == pytest.approx(1.5456448841066441, rel=1e-15)
+
+
+def test_generated_names_map_to_node_ids():
+    low = graphc.grad(lambda x, y: (x + y) * x).lower(1.0, 2.0)
+    for node in low.graph.topo_order():
+        op = low.graph[node]["op"]
+        name = f"k{node}" if op == "constant" else f"v{node}"
+        assert name in low.source
+
+
+def test_constants_and_names_never_reach_the_source_as_text():
+    secret = np.array([1234.5678, 8765.4321])
+    weird = {"a'); import os; os.system('echo pwned'); ('": np.ones(2)}
+    f = graphc.grad(lambda p: np.sum(p["a'); import os; os.system('echo pwned'); ('"] * secret) + 3.25)
+    low = f.lower(weird)
+    assert "1234" not in low.source and "3.25" not in low.source
+    assert "pwned" not in low.source
+    np.testing.assert_allclose(f(weird)["a'); import os; os.system('echo pwned'); ('"], secret)
+
+
+def test_nan_and_division_by_zero_follow_numpy_not_python():
+    f = graphc.jit(lambda x, y: x / y)
+    assert f(1.0, 0.0) == np.inf
+    assert np.isnan(f(0.0, 0.0))
