@@ -22,7 +22,7 @@ from graphc.tracer import Tracer, aval_of, inline, trace_function
 from graphc.tree import LEAF, TreeDef, tree_flatten, tree_unflatten
 from graphc.passes.autodiff import differentiate
 from graphc.codegen.compile import build_kernel, specialize
-from graphc.runner import make_runner
+from graphc.runner import array_key, make_router, make_runner
 
 _MODES = ("jit", "grad", "value_and_grad")
 
@@ -104,9 +104,11 @@ class Transformed:
         self.fun = fun
         self.mode = mode
         self.argnums = argnums
-        self._by_type: dict = {}   # tuple of argument types -> runner, for scalar-only calls
-        self._by_shape: dict = {}  # flat array/scalar arguments: (shape, dtype) or type per argument
-        self._by_tree: dict = {}   # anything else: pytree structure and leaf shapes and dtypes
+        # Calls with flat arguments (arrays and scalars) are found by their types, then by the arrays'
+        # shapes and dtypes: type tuple -> router (or the runner itself when there are no arrays).
+        self._by_type: dict = {}
+        self._routes: dict = {}   # type tuple -> (router or None, table of array_key -> runner)
+        self._by_tree: dict = {}  # pytree arguments: structure and every leaf's shape and dtype
         self._lock = threading.Lock()
 
     def __repr__(self):
@@ -167,9 +169,19 @@ class Transformed:
         return call
 
     def _call(self, args: tuple):
-        if all(type(a) is np.ndarray or type(a) in _SCALAR_TYPES for a in args):
-            key = tuple((a.shape, a.dtype) if type(a) is np.ndarray else type(a) for a in args)
-            run = self._by_shape.get(key) or self._compile(args, list(args), self._by_shape, key)
+        types = tuple(map(type, args))
+        if all(t is np.ndarray or t in _SCALAR_TYPES for t in types):
+            entry = self._routes.get(types)
+            if entry is None:
+                entry = make_router(types, self._call) if np.ndarray in types else (None, {})
+                self._routes[types] = entry
+                if entry[0] is not None:
+                    self._by_type[types] = entry[0]
+            router, table = entry
+            key = array_key(args)
+            run = table.get(key) or self._compile(args, list(args), table, key)
+            if router is None:  # scalars only: the types are the whole signature
+                self._by_type[types] = run
             return run(*args)
         leaves, tree = tree_flatten(args)
         if any(isinstance(leaf, Tracer) for leaf in leaves):
@@ -188,8 +200,6 @@ class Transformed:
                 zero_d = tuple(i for i, leaf in enumerate(leaves) if type(leaf) is np.ndarray and leaf.ndim == 0)
                 run = make_runner(lowered.graph, lowered.dispatcher, zero_d)
                 table[key] = run
-                if table is self._by_shape and all(type(a) in _SCALAR_TYPES for a in args):
-                    self._by_type[tuple(map(type, args))] = run
         return run
 
     def lower(self, *args) -> "Lowered":

@@ -67,3 +67,24 @@ def make_runner(graph: Graph, dispatcher, zero_d_arrays: tuple[int, ...] = ()) -
               f"    return {_structure(tree, leaf, [0], namespace)}\n")
     exec(source, namespace)  # noqa: S102 -- positions and fixed names only
     return namespace["run"]
+
+
+def array_key(args) -> tuple:
+    """The part of a flat call's signature its types do not fix: shape and dtype of each array."""
+    return tuple(part for a in args if type(a) is np.ndarray for part in (a.shape, a.dtype))
+
+
+def make_router(types: tuple, slow: Callable) -> tuple[Callable, dict]:
+    """A function for calls whose argument types are ``types``: it finds the runner by the
+    arrays' shapes and dtypes (the same key as :func:`array_key`), or hands the call to ``slow``."""
+    arrays = [i for i, t in enumerate(types) if t is np.ndarray]
+    params = ", ".join(f"a{i}" for i in range(len(types)))
+    key = ", ".join(f"a{i}.shape, a{i}.dtype" for i in arrays) + ("," if arrays else "")
+    table: dict = {}
+    namespace = {"T": table, "S": slow}
+    exec(f"def route({params}):\n"  # noqa: S102 -- positions only
+         f"    run = T.get(({key}))\n"
+         f"    if run is None:\n"
+         f"        return S(({params}{',' if types else ''}))\n"
+         f"    return run({params})\n", namespace)
+    return namespace["route"], table
