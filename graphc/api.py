@@ -20,6 +20,7 @@ from graphc.errors import DifferentiationError, GraphcError, SignatureError
 from graphc.graph import Graph, type_name
 from graphc.tracer import Tracer, aval_of, inline, trace_function
 from graphc.tree import LEAF, TreeDef, tree_flatten, tree_unflatten
+from graphc.passes import DEFAULT_PIPELINE, PassStats, run_pipeline
 from graphc.passes.autodiff import differentiate
 from graphc.codegen.compile import build_kernel, specialize
 from graphc.runner import array_key, make_router, make_runner
@@ -47,19 +48,6 @@ def signature_key(leaves: list, tree: TreeDef) -> tuple:
                         for leaf in leaves))
 
 
-@dataclasses.dataclass(frozen=True)
-class PassStats:
-    """One stage of lowering: node counts before and after it, and the time it took."""
-
-    name: str
-    nodes_before: int
-    nodes_after: int
-    seconds: float
-
-    def __str__(self):
-        return f"{self.name:<20} {self.nodes_before:>6} -> {self.nodes_after:<6} {self.seconds * 1e3:8.2f} ms"
-
-
 @dataclasses.dataclass
 class Lowered:
     """What runs for one argument signature.
@@ -67,12 +55,13 @@ class Lowered:
     Attributes:
         graph: the graph that was compiled (forward, plus adjoint nodes for gradients).
         source: the generated Numba source.
-        stats: a :class:`PassStats` per stage.
+        stats: a :class:`PassStats` per stage: tracing, each optimization pass, code generation.
         dispatcher: the compiled ``numba`` dispatcher. Call it with the flattened argument leaves in
             order (``graphc.tree_flatten(args)[0]``), 0-d values as scalars, each with the dtype it was
             lowered for; it returns the tuple of flattened results (for ``value_and_grad``: the value,
             then the gradients). It can be called from the user's own ``@numba.njit`` functions.
         path: the generated module's file in the disk cache, or None when compiled in memory.
+        traced: the graph before optimization.
     """
 
     graph: Graph
@@ -80,6 +69,11 @@ class Lowered:
     stats: list
     dispatcher: object
     path: str | None = None
+    traced: Graph | None = None
+
+    def stats_table(self) -> str:
+        """The stages as a table: name, nodes before -> after, milliseconds."""
+        return "\n".join(str(s) for s in self.stats)
 
 
 def _kernel_args(leaves: list) -> list:
@@ -104,6 +98,7 @@ class Transformed:
         self.fun = fun
         self.mode = mode
         self.argnums = argnums
+        self.pipeline = DEFAULT_PIPELINE
         # Calls with flat arguments (arrays and scalars) are found by their types, then by the arrays'
         # shapes and dtypes: type tuple -> router (or the runner itself when there are no arrays).
         self._by_type: dict = {}
@@ -204,16 +199,19 @@ class Transformed:
 
     def lower(self, *args) -> "Lowered":
         """Trace, differentiate and compile for ``args``; return what runs, for inspection."""
-        stages = []
         started = time.perf_counter()
-        graph = self.traced_graph(*args)
-        stages.append(PassStats("trace" if self.mode == "jit" else "trace+autodiff", 0, len(graph),
-                                time.perf_counter() - started))
+        traced = self.traced_graph(*args)
+        stages = [PassStats("trace" if self.mode == "jit" else "trace + differentiate", 0, len(traced),
+                            time.perf_counter() - started)]
+        graph, pass_stats = run_pipeline(traced, self.pipeline)
+        stages += pass_stats
+        started = time.perf_counter()
         kernel = build_kernel(graph)
         leaves = tree_flatten(args)[0]
         specialize(kernel, _kernel_args(leaves))
+        stages.append(PassStats("codegen + numba", len(graph), len(graph), time.perf_counter() - started))
         return Lowered(graph=graph, source=kernel.source, stats=stages, dispatcher=kernel.dispatcher,
-                       path=kernel.path)
+                       path=kernel.path, traced=traced)
 
     def _inline(self, args: tuple, leaves: list):
         graph = self.traced_graph(*args)

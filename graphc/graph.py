@@ -84,6 +84,7 @@ class Graph:
         self.in_tree: TreeDef = TreeDef("tuple", (), ())
         self.out_tree: TreeDef = LEAF
         self.next_id = 0
+        self.notes: dict = {}  # what passes report about their work (rule counts), for lower().stats
 
     # ---- building ------------------------------------------------------------------------------
     def add_node(self, op: str, operands=(), *, shape, dtype, attrs=None, **data) -> int:
@@ -101,7 +102,25 @@ class Graph:
         new = copy.copy(self)
         new.nx = self.nx.copy()
         new.inputs, new.outputs = list(self.inputs), list(self.outputs)
+        new.notes = dict(self.notes)
         return new
+
+    def replace_uses(self, old: int, new: int) -> None:
+        """Make every user of ``old`` (and the outputs) use ``new`` instead, operand positions kept."""
+        for _, user, position in list(self.nx.out_edges(old, keys=True)):
+            self.nx.remove_edge(old, user, key=position)
+            self.nx.add_edge(new, user, key=position)
+        self.outputs = [new if n == old else n for n in self.outputs]
+
+    def make_constant(self, node: int, value) -> None:
+        """Turn ``node`` into a constant holding ``value`` (its id, and so its name, is kept)."""
+        value = np.asarray(value)
+        value.flags.writeable = False
+        self.nx.remove_edges_from(list(self.nx.in_edges(node, keys=True)))
+        data = self.nx.nodes[node]
+        kept = {k: data[k] for k in ("adjoint_of", "loc") if k in data}
+        data.clear()
+        data.update(op="constant", shape=value.shape, dtype=value.dtype, attrs={}, value=value, **kept)
 
     # ---- reading -------------------------------------------------------------------------------
     def __getitem__(self, node: int) -> dict:
@@ -139,8 +158,10 @@ class Graph:
             words.append(data.get("name", "?"))
         elif op == "constant":
             words.append(format_constant(data["value"]))
+        if op == "fused":
+            words[-1] = f"fused[{data['attrs']['output']}]"
         words += [f"%{u}" for u in self.operands(node)]
-        words += [_format_attr(k, v) for k, v in data["attrs"].items()]
+        words += [_format_attr(k, v) for k, v in data["attrs"].items() if k not in ("body", "output")]
         line = " ".join(words) + f" : {type_name(data['shape'], data['dtype'])}"
         if "adjoint_of" in data:
             line += f"  ; adjoint of %{data['adjoint_of']}"
@@ -154,7 +175,16 @@ class Graph:
 
     def __str__(self) -> str:
         lines = [f"graph {self.signature()}"]
-        lines += ["  " + self.format_node(n) for n in self.topo_order()]
+        for node in self.topo_order():
+            lines.append("  " + self.format_node(node))
+            attrs = self[node]["attrs"]
+            if self[node]["op"] == "fused":
+                body = attrs["body"]
+                if attrs["output"] == 0:  # the loop's ops, indented under its first result
+                    inner = body.graph
+                    lines += ["      " + inner.format_node(m) for m in inner.topo_order() if inner[m]["op"] != "input"]
+                else:
+                    lines[-1] += f"  ; same loop as %{body.nodes[0]}"
         lines.append("  return " + ", ".join(f"%{n}" for n in self.outputs))
         return "\n".join(lines)
 

@@ -1,7 +1,78 @@
-"""Graph passes (installed as ``graphc.passes``): differentiation now, optimization to follow.
+"""Graph passes (installed as ``graphc.passes``) and the pipeline that runs them.
 
-A pass takes a Graph and returns a new one; the graph it is given is never changed.
+A pass is a function ``Graph -> Graph`` that preserves what the graph computes and never
+changes the graph it is given. :data:`DEFAULT_PIPELINE` lists the optimization passes in the
+order they run:
+
+1. ``fold_constants``   nodes whose operands are all constants are evaluated once (size-capped);
+2. ``eliminate_common_subexpressions``  structurally equal nodes are merged;
+3. ``simplify``         IEEE-exact algebraic identities (``x*1 -> x``, ``x**2 -> x*x``…);
+4. ``eliminate_common_subexpressions``  again, for what simplification made equal;
+5. ``eliminate_dead_code``  nodes no output needs are removed;
+6. ``fuse_elementwise`` elementwise chains (and the sums that consume them) become single loops.
+
+``run_pipeline`` records nodes before/after and time per pass (``lower().stats``). With
+``GRAPHC_VERIFY=1`` it checks the graph's invariants after every pass; ``GRAPHC_DUMP=simplify,fuse``
+prints the listing after the named passes.
 """
-from graphc.passes.autodiff import differentiate
+from __future__ import annotations
 
-__all__ = ["differentiate"]
+import os
+import sys
+import time
+from typing import Callable, Sequence
+
+from graphc.errors import GraphcError, GraphcInternalError
+from graphc.graph import Graph
+from graphc.passes.autodiff import differentiate
+from graphc.passes.cse import eliminate_common_subexpressions
+from graphc.passes.dce import eliminate_dead_code
+from graphc.passes.fold import fold_constants
+from graphc.passes.fuse import fuse_elementwise
+from graphc.passes.simplify import simplify
+from graphc.passes.stats import PassStats
+
+Pass = Callable[[Graph], Graph]
+
+DEFAULT_PIPELINE: tuple[Pass, ...] = (
+    fold_constants,
+    eliminate_common_subexpressions,
+    simplify,
+    eliminate_common_subexpressions,
+    eliminate_dead_code,
+    fuse_elementwise,
+)
+
+
+def _verify_enabled() -> bool:
+    return os.environ.get("GRAPHC_VERIFY", "") not in ("", "0")
+
+
+def run_pipeline(graph: Graph, passes: Sequence[Pass] = DEFAULT_PIPELINE) -> tuple[Graph, list[PassStats]]:
+    """Run ``passes`` in order; return the final graph and one :class:`PassStats` per pass."""
+    dump = {name.strip() for name in os.environ.get("GRAPHC_DUMP", "").split(",") if name.strip()}
+    verify = _verify_enabled()
+    stats = []
+    for graph_pass in passes:
+        name = graph_pass.__name__
+        before = len(graph)
+        started = time.perf_counter()
+        try:
+            graph = graph_pass(graph)
+            if verify:
+                graph.verify()
+        except GraphcError:
+            raise
+        except Exception as error:  # noqa: BLE001 -- a crash in a pass is graphc's bug, said so
+            raise GraphcInternalError(f"graphc bug during pass {name}: {type(error).__name__}: {error} "
+                                      "(please report with lower().graph)") from error
+        stats.append(PassStats(name, before, len(graph), time.perf_counter() - started))
+        if name in dump or "all" in dump:
+            print(f"--- after {name} ---\n{graph}", file=sys.stderr)
+    return graph, stats
+
+
+__all__ = [
+    "DEFAULT_PIPELINE", "Pass", "PassStats", "differentiate", "eliminate_common_subexpressions",
+    "eliminate_dead_code", "fold_constants", "fuse_elementwise", "run_pipeline", "simplify",
+]

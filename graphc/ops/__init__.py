@@ -58,6 +58,7 @@ class OpDef:
             cotangent is masked to give zero instead of 0 * inf = NaN.
         version: bumped whenever the emission changes; part of the compile-cache key.
         doc: one line for the README's table.
+        internal: made only by optimization passes (fused loops): never traced, differentiated or folded.
     """
 
     name: str
@@ -74,6 +75,7 @@ class OpDef:
     singular: bool = False
     version: int = 1
     doc: str = ""
+    internal: bool = False
 
 
 REGISTRY: dict[str, OpDef] = {}
@@ -188,6 +190,10 @@ def unbroadcast(g, shape: tuple):
     return summed
 
 
+class Statements(str):
+    """An emission that is whole statements assigning ``{out}``, not an expression."""
+
+
 def dtype_source(dtype) -> str:
     """``np.float64``: how emission templates name a dtype in generated source."""
     return f"np.{np.dtype(dtype).name}"
@@ -198,4 +204,4 @@ def unsupported(what: str, hint: str = "") -> UnsupportedOperationError:
 
 
 # Importing the op modules fills REGISTRY and NUMPY_API.
-from graphc.ops import elementwise, reduce, linalg, shape, composite  # noqa: E402,F401
+from graphc.ops import elementwise, reduce, linalg, shape, composite, fused  # noqa: E402,F401

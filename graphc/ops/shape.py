@@ -7,8 +7,8 @@ import numpy as np
 
 from graphc.errors import ShapeError, user_frame
 from graphc.ops import (
-    Aval, apply, defcomposite, defop, dtype_source, ndim_of, normalize_axis, shape_of, unbroadcast,
-    unsupported,
+    Aval, Statements, apply, defcomposite, defop, dtype_source, ndim_of, normalize_axis, shape_of,
+    unbroadcast, unsupported,
 )
 
 
@@ -144,7 +144,7 @@ def index_source(index: tuple) -> str:
 
 def _emit_scatter(args, node, operands):
     zeros = f"np.zeros({node['shape']}, {dtype_source(node['dtype'])})"
-    return f"{{out}} = {zeros}\n{{out}}[{index_source(node['attrs']['index'])}] = {args[0]}"
+    return Statements(f"{{out}} = {zeros}\n{{out}}[{index_source(node['attrs']['index'])}] = {args[0]}")
 
 
 def _scatter(g, index, shape):
@@ -245,13 +245,16 @@ def _float_dtype(dtype) -> bool:
     return np.issubdtype(np.dtype(dtype), np.floating)
 
 
-defop("astype", arity=1, reference=lambda x, dtype: np.asarray(x).astype(dtype),
+def _emit_astype(args, node, operands):
+    target = dtype_source(node["dtype"])
+    return f"{target}({args[0]})" if node["shape"] == () else f"{args[0]}.astype({target})"
+
+
+defop("astype", arity=1, elementwise=True, reference=lambda x, dtype: np.asarray(x).astype(dtype),
       shape=lambda x, dtype: Aval(x.shape, np.dtype(dtype)),
       adjoint=lambda g, out, x, dtype: (
           apply("astype", g, dtype=np.dtype(x.dtype).str) if _float_dtype(x.dtype) and _float_dtype(dtype) else None,),
-      emit=lambda args, node, ops: (f"{dtype_source(node['dtype'])}({args[0]})" if node["shape"] == ()
-                                    else f"{args[0]}.astype({dtype_source(node['dtype'])})"),
-      doc="x.astype(dtype)")
+      emit=_emit_astype, scalar_emit=_emit_astype, doc="x.astype(dtype)")
 defop("stop_gradient", arity=1, reference=lambda x: x, shape=lambda x: x,
-      adjoint=lambda g, out, x: (None,), elementwise=True, emit="{0}",
+      adjoint=lambda g, out, x: (None,), elementwise=True, emit="{0}", scalar_emit="{0}",
       doc="identity whose gradient is zero (used by stable softmax/logsumexp)")

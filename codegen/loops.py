@@ -1,0 +1,92 @@
+"""A fused node -> one loop nest: no temporary arrays between the fused ops.
+
+For a body over iteration space ``S`` the loop nest is::
+
+    v21 = np.empty(S, dtype)            # each elementwise value that leaves the loop
+    v22 = np.float64(0)                 # each full sum: a scalar accumulator
+    for i0 in range(S[0]):              # numba.prange when the loop is big enough to pay for threads
+        for i1 in range(S[1]):
+            t3 = v3[i0, i1]             # reads, with broadcasting (size-1 axes read index 0)
+            t7 = np.exp(t3)             # one line per op, from the registry's scalar_emit
+            v21[i0, i1] = t7
+            v22 += t7
+
+Body node ``%7`` is ``t7`` here, so every line maps back to the listing.
+"""
+from __future__ import annotations
+
+import math
+
+from graphc.ops import REGISTRY, Statements, dtype_source
+
+#: Loops over at least this many elements run their outer loop on all cores (numba.prange).
+#: Threads cost microseconds to start, so small loops stay serial.
+PARALLEL_MIN_ELEMENTS = 1 << 17
+
+
+def _read(name: str, shape: tuple, space: tuple) -> str:
+    """``name[...]`` indexed at the loop's position, broadcasting ``shape`` against ``space``."""
+    if shape == ():
+        return name
+    lead = len(space) - len(shape)
+    index = ["0" if n == 1 and space[lead + d] != 1 else f"i{lead + d}" for d, n in enumerate(shape)]
+    return f"{name}[{', '.join(index)}]"
+
+
+def _scalar_line(graph, node: int) -> str:
+    data = graph[node]
+    operands = graph.operands(node)
+    args = [f"t{u}" for u in operands]
+    if data["op"] == "broadcast_to":
+        return f"t{node} = {args[0]}"
+    template = REGISTRY[data["op"]].scalar_emit
+    if callable(template):
+        scalar = dict(data, shape=())
+        code = template(args, scalar, [dict(graph[u], shape=()) for u in operands])
+    else:
+        code = template.format(*args, dtype=dtype_source(data["dtype"]))
+    return f"t{node} = {code}"
+
+
+def emit_fused(args: list[str], node: dict, operands: list[dict]) -> Statements:
+    """Statements for a ``fused`` node: the whole loop for output 0, nothing for the others."""
+    body, output = node["attrs"]["body"], node["attrs"]["output"]
+    out_names = [f"v{n}" for n in body.nodes]
+    if output != 0:
+        return Statements(f"# {{out}} comes from the loop of {out_names[0]}")
+    graph, space = body.graph, body.space
+    rank = len(space)
+    sums = {m: graph[m]["attrs"]["axis"] for m in graph.outputs if graph[m]["op"] == "sum"}
+    partial_axes = {a for axis in sums.values() if len(axis) < rank for a in axis}
+    parallel = math.prod(space) >= PARALLEL_MIN_ELEMENTS and 0 not in partial_axes
+    lines = []
+    finish = []
+    stores = []
+    for name, m in zip(out_names, graph.outputs):
+        dtype = dtype_source(graph[m]["dtype"])
+        if m not in sums:
+            lines.append(f"{name} = np.empty({space}, {dtype})")
+            stores.append(f"{name}[{', '.join(f'i{d}' for d in range(rank))}] = t{m}")
+            continue
+        (member,) = graph.operands(m)
+        axis = sums[m]
+        if len(axis) == rank:
+            lines.append(f"{name} = {dtype}(0)")
+            stores.append(f"{name} += t{member}")
+            if graph[m]["shape"] != ():  # keepdims over every axis
+                finish.append(f"{name} = np.full({graph[m]['shape']}, {name})")
+            continue
+        keep = tuple(1 if d in axis else n for d, n in enumerate(space))
+        lines.append(f"{name} = np.zeros({keep}, {dtype})")
+        stores.append(f"{name}[{', '.join('0' if d in axis else f'i{d}' for d in range(rank))}] += t{member}")
+        if keep != graph[m]["shape"]:
+            finish.append(f"{name} = {name}.reshape({graph[m]['shape']})")
+    body_lines = [f"t{u} = {_read(a, operands[i]['shape'], space)}" for i, (u, a) in enumerate(zip(graph.inputs, args))]
+    body_lines += [_scalar_line(graph, m) for m in graph.topo_order()
+                   if graph[m]["op"] not in ("input", "sum")]
+    body_lines += stores
+    for d in range(rank):
+        loop = "numba.prange" if d == 0 and parallel else "range"
+        lines.append("    " * d + f"for i{d} in {loop}({space[d]}):")
+    lines += ["    " * rank + line for line in body_lines]
+    return Statements("\n".join(lines + finish))

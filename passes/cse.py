@@ -1,0 +1,36 @@
+"""Common-subexpression elimination by structural hashing.
+
+Two nodes are the same when they apply the same op with the same attributes to the same operands
+(in order); two constants are the same when their dtype, shape and bytes are. The first in
+topological order is kept and the other's users are moved to it. The forward and adjoint parts of a
+gradient graph share a lot this way (``sigmoid(x)`` and its derivative, repeated ``x + y``).
+"""
+from __future__ import annotations
+
+from graphc.graph import Graph
+
+
+def _key(graph: Graph, node: int):
+    data = graph[node]
+    if data["op"] == "input":
+        return None
+    if data["op"] == "constant":
+        value = data["value"]
+        return ("constant", value.dtype.str, value.shape, value.tobytes())
+    attrs = tuple(sorted((k, repr(v)) for k, v in data["attrs"].items()))
+    return (data["op"], tuple(graph.operands(node)), attrs, data["shape"], data["dtype"].str)
+
+
+def eliminate_common_subexpressions(graph: Graph) -> Graph:
+    """A copy of ``graph`` in which structurally equal nodes are merged into the earliest."""
+    new = graph.copy()
+    seen: dict = {}
+    for node in new.topo_order():  # operands are merged first, so their users' keys already agree
+        key = _key(new, node)
+        if key is None:
+            continue
+        kept = seen.setdefault(key, node)
+        if kept != node:
+            new.replace_uses(node, kept)
+            new.nx.remove_node(node)
+    return new

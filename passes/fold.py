@@ -1,0 +1,31 @@
+"""Constant folding: a node whose operands are all constants is evaluated once, by the reference.
+
+Results larger than ``MAX_FOLDED_ELEMENTS`` are left as they are, so folding never materializes a
+big array (``broadcast_to(0.0, (10**6,))`` stays a broadcast of one scalar).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from graphc.graph import Graph
+from graphc.ops import LEAF_OPS, REGISTRY
+
+MAX_FOLDED_ELEMENTS = 4096
+
+
+def fold_constants(graph: Graph) -> Graph:
+    """A copy of ``graph`` in which every foldable node has become a constant (same node id)."""
+    new = graph.copy()
+    for node in new.topo_order():
+        data = new[node]
+        if data["op"] in LEAF_OPS or REGISTRY[data["op"]].internal:
+            continue
+        operands = new.operands(node)
+        if not all(new[u]["op"] == "constant" for u in operands) or math.prod(data["shape"]) > MAX_FOLDED_ELEMENTS:
+            continue
+        with np.errstate(all="ignore"):  # inf and NaN are folded as NumPy computes them
+            value = REGISTRY[data["op"]].reference(*(new[u]["value"] for u in operands), **data["attrs"])
+        new.make_constant(node, np.asarray(value, data["dtype"]).reshape(data["shape"]))
+    return new

@@ -1,0 +1,132 @@
+"""Algebraic simplification with identities that are exact in IEEE arithmetic.
+
+Every row below gives the same bits as the original for every input, NaN, inf and signed zero
+included, and the same shape and dtype. So ``x*1 -> x`` is here but ``x*0 -> 0`` is not
+(``inf*0`` is NaN), and ``x+0 -> x`` only for ``-0.0`` (``-0.0 + 0.0`` is ``+0.0``, not ``-0.0``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.graph import Graph
+from graphc.passes.rewrite import Rule, rewrite
+
+
+def _constant(graph: Graph, node: int):
+    """The value of a constant, looking through ``broadcast_to`` of a constant; else None."""
+    data = graph[node]
+    if data["op"] == "broadcast_to":
+        return _constant(graph, graph.operands(node)[0])
+    return data["value"] if data["op"] == "constant" else None
+
+
+def _is(graph: Graph, node: int, value: float, negative_zero: bool | None = None) -> bool:
+    v = _constant(graph, node)
+    if v is None or v.dtype.kind not in "biuf" or not np.all(v == value):
+        return False
+    return negative_zero is None or bool(np.all(np.signbit(v) == negative_zero))
+
+
+def _same_type(graph: Graph, a: int, b: int) -> bool:
+    return graph[a]["shape"] == graph[b]["shape"] and graph[a]["dtype"] == graph[b]["dtype"]
+
+
+def _keep(graph: Graph, node: int, side: int, other_is) -> int | None:
+    """Operand ``side`` of a binary node, when the other operand satisfies ``other_is`` and types match."""
+    operands = graph.operands(node)
+    kept, other = operands[side], operands[1 - side]
+    if other_is(graph, other) and _same_type(graph, kept, node):
+        return kept
+    return None
+
+
+def _either(graph: Graph, node: int, other_is) -> int | None:
+    found = _keep(graph, node, 0, other_is)
+    return found if found is not None else _keep(graph, node, 1, other_is)
+
+
+def _append_like(graph: Graph, node: int, op: str, operands, **attrs) -> int:
+    """A new node with the type of ``node``, carrying its adjoint mark."""
+    data = graph[node]
+    return graph.add_node(op, operands, shape=data["shape"], dtype=data["dtype"], attrs=attrs,
+                          adjoint_of=data.get("adjoint_of"), loc=data.get("loc"))
+
+
+def _square(graph: Graph, node: int) -> int | None:
+    x, y = graph.operands(node)
+    if _is(graph, y, 2.0) and _same_type(graph, x, node) and graph[x]["dtype"].kind == "f":
+        return _append_like(graph, node, "multiply", [x, x])
+    return None
+
+
+def _negate_by_minus_one(graph: Graph, node: int) -> int | None:
+    for side in (0, 1):
+        kept = _keep(graph, node, side, lambda g, n: _is(g, n, -1.0))
+        if kept is not None and graph[kept]["dtype"].kind == "f":
+            return _append_like(graph, node, "negative", [kept])
+    return None
+
+
+def _double_negation(graph: Graph, node: int) -> int | None:
+    (x,) = graph.operands(node)
+    return graph.operands(x)[0] if graph[x]["op"] == "negative" else None
+
+
+def _unit_axes_sum(graph: Graph, node: int) -> int | None:
+    (x,) = graph.operands(node)
+    shape = graph[x]["shape"]
+    if not all(shape[a] == 1 for a in graph[node]["attrs"]["axis"]) or graph[x]["dtype"] != graph[node]["dtype"]:
+        return None
+    if shape == graph[node]["shape"]:
+        return x
+    return _append_like(graph, node, "reshape", [x], shape=graph[node]["shape"])
+
+
+def _same_shape_view(graph: Graph, node: int) -> int | None:
+    (x,) = graph.operands(node)
+    return x if _same_type(graph, x, node) else None
+
+
+def _identity_transpose(graph: Graph, node: int) -> int | None:
+    (x,) = graph.operands(node)
+    return x if graph[node]["attrs"]["axes"] == tuple(range(len(graph[x]["shape"]))) else None
+
+
+def _reshape_of_reshape(graph: Graph, node: int) -> int | None:
+    (x,) = graph.operands(node)
+    if graph[x]["op"] != "reshape":
+        return None
+    return _append_like(graph, node, "reshape", graph.operands(x), shape=graph[node]["attrs"]["shape"])
+
+
+def _constant_condition(graph: Graph, node: int) -> int | None:
+    cond, a, b = graph.operands(node)
+    c = _constant(graph, cond)
+    if c is None:
+        return None
+    chosen = a if np.all(c) else b if not np.any(c) else None
+    return chosen if chosen is not None and _same_type(graph, chosen, node) else None
+
+
+RULES = (
+    Rule("x*1 -> x", ("multiply",), lambda g, n: _either(g, n, lambda g, o: _is(g, o, 1.0))),
+    Rule("x/1 -> x", ("divide",), lambda g, n: _keep(g, n, 0, lambda g, o: _is(g, o, 1.0))),
+    Rule("x+(-0.0) -> x", ("add",), lambda g, n: _either(g, n, lambda g, o: _is(g, o, 0.0, negative_zero=True))),
+    Rule("x-(+0.0) -> x", ("subtract",), lambda g, n: _keep(g, n, 0, lambda g, o: _is(g, o, 0.0, negative_zero=False))),
+    Rule("x**1 -> x", ("power",), lambda g, n: _keep(g, n, 0, lambda g, o: _is(g, o, 1.0))),
+    Rule("x**2 -> x*x", ("power",), _square),
+    Rule("x*(-1) -> -x", ("multiply",), _negate_by_minus_one),
+    Rule("--x -> x", ("negative",), _double_negation),
+    Rule("sum over size-1 axes -> reshape", ("sum",), _unit_axes_sum),
+    Rule("reshape/broadcast_to/astype to its own type -> x", ("reshape", "broadcast_to", "astype"), _same_shape_view),
+    Rule("transpose by the identity -> x", ("transpose",), _identity_transpose),
+    Rule("reshape(reshape(x)) -> reshape(x)", ("reshape",), _reshape_of_reshape),
+    Rule("where(constant cond, a, b) -> a or b", ("where",), _constant_condition),
+)
+
+
+def simplify(graph: Graph) -> Graph:
+    """A copy of ``graph`` with :data:`RULES` applied until none matches; counts go to ``graph.notes``."""
+    new, counts = rewrite(graph, RULES)
+    new.notes["simplify"] = dict(counts)
+    return new
