@@ -17,6 +17,7 @@ from graphc.errors import GraphcInternalError
 from graphc.graph import Graph
 from graphc.ops import REGISTRY, Statements, dtype_source
 from graphc.codegen.loops import emit_fused
+from graphc.passes.fuse import calls_numpy_ufunc
 from graphc.tree import is_tuple_tree, tuple_tree_source
 
 #: The name of the generated function in its module.
@@ -44,6 +45,10 @@ def emit_node(graph: Graph, node: int, names: dict[int, str]) -> str:
         code = template(args, data, operand_data)
     else:
         code = template.format(*args, dtype=dtype_source(data["dtype"]))
+    if calls_numpy_ufunc(data):  # NumPy's SIMD loop, outside nopython mode
+        layout = ", ".join([":"] * (len(data["shape"]) - 1) + ["::1"])
+        return (f"with numba.objmode({out}='{data['dtype'].name}[{layout}]'):\n"
+                f"    {out} = np.ascontiguousarray({code})")
     return code.replace("{out}", out) if isinstance(code, Statements) else f"{out} = {code}"
 
 

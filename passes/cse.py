@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from graphc.graph import Graph
 
+#: Binary ops whose result does not depend on operand order, bit for bit.
+COMMUTATIVE = frozenset({"add", "multiply", "maximum", "minimum", "equal", "not_equal"})
+
 
 def _key(graph: Graph, node: int):
     data = graph[node]
@@ -18,7 +21,10 @@ def _key(graph: Graph, node: int):
         value = data["value"]
         return ("constant", value.dtype.str, value.shape, value.tobytes())
     attrs = tuple(sorted((k, repr(v)) for k, v in data["attrs"].items()))
-    return (data["op"], tuple(graph.operands(node)), attrs, data["shape"], data["dtype"].str)
+    operands = graph.operands(node)
+    if data["op"] in COMMUTATIVE:  # a*b and b*a give the same bits
+        operands = sorted(operands)
+    return (data["op"], tuple(operands), attrs, data["shape"], data["dtype"].str)
 
 
 def eliminate_common_subexpressions(graph: Graph) -> Graph:

@@ -20,10 +20,24 @@ from graphc.ops import REGISTRY
 from graphc.ops.fused import FusedBody
 
 
+#: From this many elements on, ops that NumPy computes with SIMD (``OpDef.numpy_is_faster``) are
+#: left out of loops and run as NumPy ufuncs: measured here, tanh costs 15.7 ns an element in a
+#: Numba loop and 1.18 ns in NumPy, log1p 10.6 vs 0.92, exp 3.24 vs 0.79. Below it, the cost of
+#: leaving nopython mode (a few microseconds) and the temporary array outweigh the gain.
+NUMPY_UFUNC_MIN_ELEMENTS = 4096
+
+
+def calls_numpy_ufunc(data: dict) -> bool:
+    """Whether a node is computed by NumPy's own ufunc rather than in a Numba loop."""
+    op = REGISTRY.get(data["op"])
+    return (op is not None and op.numpy_is_faster and data["dtype"].kind == "f"
+            and math.prod(data["shape"]) >= NUMPY_UFUNC_MIN_ELEMENTS)
+
+
 def _fusable(graph: Graph, node: int) -> bool:
     data = graph[node]
     op = REGISTRY.get(data["op"])
-    if op is None or not data["shape"] or math.prod(data["shape"]) == 0:
+    if op is None or not data["shape"] or math.prod(data["shape"]) == 0 or calls_numpy_ufunc(data):
         return False
     return (op.elementwise and op.scalar_emit is not None) or data["op"] == "broadcast_to"
 
@@ -74,13 +88,8 @@ def fuse_elementwise(graph: Graph) -> Graph:
             upstream |= graph_deps(groups, u)
         data = graph[node]
         if _fusable(graph, node):
-            same = {groups.find(group_of[u]) for u in operands
-                    if u in group_of and u not in reductions and graph[u]["shape"] == data["shape"]}
-            outside = [u for u in operands if not (u in group_of and groups.find(group_of[u]) in same
-                                                   and u not in reductions)]
-            legal = same and not any(groups.canonical(graph_deps(groups, u)) & same for u in outside) and not any(
-                (groups.canonical(groups.group_deps[g]) - {g}) & same for g in same)
-            g = groups.merge(same, node) if legal else groups.new(node)
+            chosen = _joinable(graph, groups, group_of, reductions, node)
+            g = groups.merge(chosen, node) if chosen else groups.new(node)
             group_of[node] = g
         elif data["op"] == "sum" and operands[0] in group_of and operands[0] not in reductions:
             g = groups.find(group_of[operands[0]])
@@ -100,6 +109,27 @@ def fuse_elementwise(graph: Graph) -> Graph:
         if len(members) >= 2 and any(graph[m]["op"] != "broadcast_to" for m in elementwise):
             _contract(new, graph, sorted(members), graph[elementwise[0]]["shape"], carried)
     return new
+
+
+def _joinable(graph: Graph, groups: _Groups, group_of: dict, reductions: set, node: int) -> set:
+    """The groups of ``node``'s operands it can join without making a cycle, largest first."""
+    shape = graph[node]["shape"]
+    operands = graph.operands(node)
+    candidates = {groups.find(group_of[u]) for u in operands
+                  if u in group_of and u not in reductions and graph[u]["shape"] == shape}
+    chosen: set = set()
+    for g in sorted(candidates, key=lambda g: -len(groups.members[g])):
+        trial = chosen | {g}
+        outside = [u for u in operands
+                   if not (u in group_of and u not in reductions and groups.find(group_of[u]) in trial)]
+        # Joining is legal when no value read from outside depends on the joined groups, and
+        # no joined group depends on another one through nodes outside them.
+        if any(groups.canonical(graph_deps(groups, u)) & trial for u in outside):
+            continue
+        if any((groups.canonical(groups.group_deps[h]) - {h}) & trial for h in trial):
+            continue
+        chosen = trial
+    return chosen
 
 
 def graph_deps(groups: _Groups, node: int) -> set:

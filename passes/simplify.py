@@ -99,6 +99,27 @@ def _reshape_of_reshape(graph: Graph, node: int) -> int | None:
     return _append_like(graph, node, "reshape", graph.operands(x), shape=graph[node]["attrs"]["shape"])
 
 
+def _broadcast_of_reshape(graph: Graph, node: int) -> int | None:
+    # broadcast_to(reshape(x, (1, n)), (m, n)) reads the same elements as broadcast_to(x, (m, n)).
+    (r,) = graph.operands(node)
+    if graph[r]["op"] != "reshape":
+        return None
+    (x,) = graph.operands(r)
+    squeeze = lambda shape: tuple(n for n in shape if n != 1)  # noqa: E731
+    target = graph[node]["attrs"]["shape"]
+    x_shape = graph[x]["shape"]
+    if squeeze(x_shape) != squeeze(graph[r]["shape"]) or len(x_shape) > len(target):
+        return None
+    if any(n != 1 and n != t for n, t in zip(reversed(x_shape), reversed(target))):
+        return None
+    # the non-1 axes must keep their positions counted from the right
+    kept_r = [i - len(graph[r]["shape"]) for i, n in enumerate(graph[r]["shape"]) if n != 1]
+    kept_x = [i - len(x_shape) for i, n in enumerate(x_shape) if n != 1]
+    if kept_r != kept_x:
+        return None
+    return _append_like(graph, node, "broadcast_to", [x], shape=target)
+
+
 def _constant_condition(graph: Graph, node: int) -> int | None:
     cond, a, b = graph.operands(node)
     c = _constant(graph, cond)
@@ -122,6 +143,7 @@ RULES = (
     Rule("transpose by the identity -> x", ("transpose",), _identity_transpose),
     Rule("reshape(reshape(x)) -> reshape(x)", ("reshape",), _reshape_of_reshape),
     Rule("where(constant cond, a, b) -> a or b", ("where",), _constant_condition),
+    Rule("broadcast_to(reshape(x)) -> broadcast_to(x)", ("broadcast_to",), _broadcast_of_reshape),
 )
 
 

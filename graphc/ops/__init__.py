@@ -59,6 +59,8 @@ class OpDef:
         version: bumped whenever the emission changes; part of the compile-cache key.
         doc: one line for the README's table.
         internal: made only by optimization passes (fused loops): never traced, differentiated or folded.
+        numpy_is_faster: NumPy's SIMD ufunc beats a Numba loop by several times (PyPI's llvmlite has no
+            SVML); on big arrays codegen calls NumPy for it (in ``numba.objmode``) instead of fusing it.
     """
 
     name: str
@@ -76,6 +78,7 @@ class OpDef:
     version: int = 1
     doc: str = ""
     internal: bool = False
+    numpy_is_faster: bool = False
 
 
 REGISTRY: dict[str, OpDef] = {}

@@ -24,13 +24,13 @@ def _relu(x):
 
 
 def elementwise(name, reference, adjoint, *, arity=1, numpy=None, emit=None, scalar_emit=None,
-                domain=REAL, singular=False, doc=""):
+                domain=REAL, singular=False, doc="", numpy_is_faster=False):
     """Declare an elementwise op: broadcasting shape rule, fusable, NumPy ufunc as key."""
     return defop(
         name, arity=arity, shape=elementwise_shape(reference, name), reference=reference,
         adjoint=adjoint, emit=emit, scalar_emit=scalar_emit or emit,
         numpy=(reference,) if numpy is None else numpy, elementwise=True, domain=domain,
-        singular=singular, doc=doc,
+        singular=singular, doc=doc, numpy_is_faster=numpy_is_faster,
     )
 
 
@@ -69,19 +69,19 @@ elementwise("absolute", np.absolute, lambda g, out, x: (g * np.sign(x),), numpy=
 elementwise("sign", np.sign, NONDIFFERENTIABLE, emit="np.sign({0})", doc="sign; gradient 0")
 
 # ---- transcendental ----------------------------------------------------------------------------
-elementwise("exp", np.exp, lambda g, out, x: (g * out,), emit="np.exp({0})", doc="e ** x")
+elementwise("exp", np.exp, lambda g, out, x: (g * out,), emit="np.exp({0})", doc="e ** x", numpy_is_faster=True)
 elementwise("log", np.log, lambda g, out, x: (g / x,), emit="np.log({0})", domain=POSITIVE,
-            singular=True, doc="natural logarithm")
+            singular=True, doc="natural logarithm", numpy_is_faster=True)
 elementwise("log1p", np.log1p, lambda g, out, x: (g / (1 + x),), emit="np.log1p({0})",
-            domain=POSITIVE, singular=True, doc="log(1 + x), accurate near 0")
+            domain=POSITIVE, singular=True, doc="log(1 + x), accurate near 0", numpy_is_faster=True)
 elementwise("expm1", np.expm1, lambda g, out, x: (g * (out + 1),), emit="np.expm1({0})",
-            doc="exp(x) - 1, accurate near 0")
+            doc="exp(x) - 1, accurate near 0", numpy_is_faster=True)
 elementwise("sin", np.sin, lambda g, out, x: (g * np.cos(x),), emit="np.sin({0})", doc="sine")
 elementwise("cos", np.cos, lambda g, out, x: (-(g * np.sin(x)),), emit="np.cos({0})", doc="cosine")
 elementwise("tan", np.tan, lambda g, out, x: (g * (1 + out * out),), emit="np.tan({0})",
             domain=UNIT, doc="tangent")
 elementwise("tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),), emit="np.tanh({0})",
-            doc="hyperbolic tangent")
+            doc="hyperbolic tangent", numpy_is_faster=True)
 elementwise("arctan", np.arctan, lambda g, out, x: (g / (1 + x * x),), emit="np.arctan({0})",
             doc="inverse tangent")
 elementwise("sigmoid", _stable_sigmoid, lambda g, out, x: (g * (out * (1 - out)),), numpy=(),

@@ -40,8 +40,8 @@ def _matmul_adjoint(g, out, a, b):
 
 def _emit_matmul(args, node, operands):
     a, b = args
-    if node["dtype"].kind in "fc":  # BLAS through Numba's np.dot; it wants contiguous operands
-        return f"np.dot(np.ascontiguousarray({a}), np.ascontiguousarray({b}))"
+    if node["dtype"].kind in "fc":  # BLAS through Numba's np.dot (C- or F-contiguous operands)
+        return f"np.dot({a}, {b})"
     (sa, sb), out = (o["shape"] for o in operands), node["shape"]
     a2 = f"{a}.reshape((1, {sa[0]}))" if len(sa) == 1 else a
     b2 = f"{b}.reshape(({sb[0]}, 1))" if len(sb) == 1 else b
