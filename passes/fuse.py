@@ -60,6 +60,21 @@ class _Groups:
     def canonical(self, ids) -> set:
         return {self.find(g) for g in ids}
 
+    def reach(self, ids) -> set:
+        """Every group that ``ids`` depend on, through the dependencies of whole groups.
+
+        Groups grow as the walk goes on, so what a value read from a group depends on is what the
+        whole group depends on now, not what that one member depended on when it joined.
+        """
+        seen: set = set()
+        stack = [self.find(g) for g in ids]
+        while stack:
+            g = stack.pop()
+            if g not in seen:
+                seen.add(g)
+                stack += [self.find(h) for h in self.group_deps.get(g, ())]
+        return seen
+
     def new(self, node: int) -> int:
         self.parent[node] = node
         self.members[node] = [node]
@@ -124,9 +139,9 @@ def _joinable(graph: Graph, groups: _Groups, group_of: dict, reductions: set, no
                    if not (u in group_of and u not in reductions and groups.find(group_of[u]) in trial)]
         # Joining is legal when no value read from outside depends on the joined groups, and
         # no joined group depends on another one through nodes outside them.
-        if any(groups.canonical(graph_deps(groups, u)) & trial for u in outside):
+        if any(groups.reach(graph_deps(groups, u)) & trial for u in outside):
             continue
-        if any((groups.canonical(groups.group_deps[h]) - {h}) & trial for h in trial):
+        if any(groups.reach(groups.group_deps[h]) & (trial - {h}) for h in trial):
             continue
         chosen = trial
     return chosen

@@ -2,7 +2,8 @@
 
 Every row below gives the same bits as the original for every input, NaN, inf and signed zero
 included, and the same shape and dtype. So ``x*1 -> x`` is here but ``x*0 -> 0`` is not
-(``inf*0`` is NaN), and ``x+0 -> x`` only for ``-0.0`` (``-0.0 + 0.0`` is ``+0.0``, not ``-0.0``).
+(``inf*0`` is NaN), ``x+0 -> x`` only for ``-0.0`` (``-0.0 + 0.0`` is ``+0.0``, not ``-0.0``), and
+not ``x*(-1) -> -x`` (on x86 a NaN times -1 keeps its sign bit, negation flips it).
 """
 from __future__ import annotations
 
@@ -56,14 +57,6 @@ def _square(graph: Graph, node: int) -> int | None:
     x, y = graph.operands(node)
     if _is(graph, y, 2.0) and _same_type(graph, x, node) and graph[x]["dtype"].kind == "f":
         return _append_like(graph, node, "multiply", [x, x])
-    return None
-
-
-def _negate_by_minus_one(graph: Graph, node: int) -> int | None:
-    for side in (0, 1):
-        kept = _keep(graph, node, side, lambda g, n: _is(g, n, -1.0))
-        if kept is not None and graph[kept]["dtype"].kind == "f":
-            return _append_like(graph, node, "negative", [kept])
     return None
 
 
@@ -136,7 +129,6 @@ RULES = (
     Rule("x-(+0.0) -> x", ("subtract",), lambda g, n: _keep(g, n, 0, lambda g, o: _is(g, o, 0.0, negative_zero=False))),
     Rule("x**1 -> x", ("power",), lambda g, n: _keep(g, n, 0, lambda g, o: _is(g, o, 1.0))),
     Rule("x**2 -> x*x", ("power",), _square),
-    Rule("x*(-1) -> -x", ("multiply",), _negate_by_minus_one),
     Rule("--x -> x", ("negative",), _double_negation),
     Rule("sum over size-1 axes -> reshape", ("sum",), _unit_axes_sum),
     Rule("reshape/broadcast_to/astype to its own type -> x", ("reshape", "broadcast_to", "astype"), _same_shape_view),

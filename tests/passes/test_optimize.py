@@ -1,0 +1,159 @@
+"""Optimization passes: each alone and the whole pipeline preserve what a graph computes."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import graphc
+from graphc.evaluate import evaluate
+from graphc.passes import (
+    DEFAULT_PIPELINE, eliminate_common_subexpressions, eliminate_dead_code, fold_constants,
+    fuse_elementwise, run_pipeline, simplify,
+)
+
+UNARY = [np.sin, np.cos, np.tanh, np.negative, np.square, np.abs, graphc.sigmoid, lambda v: np.exp(np.tanh(v)),
+         lambda v: np.log1p(v * v), lambda v: v ** 2, lambda v: v * 1.0, lambda v: -(-v), lambda v: v / 1.0]
+BINARY = [np.add, np.subtract, np.multiply, np.maximum, np.minimum, lambda a, b: np.where(a > b, a, b * 0.5)]
+REDUCE = [lambda v: np.sum(v, axis=0, keepdims=True), lambda v: np.mean(v, axis=-1, keepdims=True),
+          lambda v: np.max(v, axis=0, keepdims=True)]
+
+
+@st.composite
+def programs(draw):
+    """A random function of x (3, 4) and w (4,) built from elementwise, reduction and matmul steps."""
+    steps = draw(st.lists(st.tuples(st.sampled_from(["unary", "binary", "reduce", "matmul"]),
+                                    st.integers(0, 100), st.integers(0, 100), st.integers(0, 100)),
+                          min_size=1, max_size=8))
+
+    def f(x, w):
+        pool = [x, x * w, np.broadcast_to(w, (3, 4)) + 0.5]
+        for kind, a, b, c in steps:
+            u, v = pool[a % len(pool)], pool[b % len(pool)]
+            if kind == "unary":
+                out = UNARY[c % len(UNARY)](u)
+            elif kind == "binary":
+                out = BINARY[c % len(BINARY)](u, v)
+            elif kind == "reduce":
+                out = REDUCE[c % len(REDUCE)](u) * v  # broadcast back to (3, 4)
+            else:
+                out = np.tanh(u @ np.ones((4, 4)) * 0.1 + v)
+            pool.append(out)
+        return np.sum(pool[-1] * pool[-2]) + np.sum(pool[-1])
+
+    return f
+
+
+def _inputs(seed):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(3, 4)), rng.normal(size=4)
+
+
+def _assert_same(a, b):
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12)
+
+
+PASSES = [fold_constants, eliminate_common_subexpressions, simplify, eliminate_dead_code, fuse_elementwise]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs(), st.integers(0, 2**16))
+def test_each_pass_and_the_pipeline_preserve_values_and_never_add_nodes(f, seed):
+    x, w = _inputs(seed)
+    graph = graphc.trace(graphc.value_and_grad(f, argnums=(0, 1)), x, w)
+    expected = evaluate(graph, x, w)
+    snapshot = str(graph)
+    for graph_pass in PASSES:
+        after = graph_pass(graph)
+        assert len(after) <= len(graph), graph_pass.__name__
+        after.verify()
+        _assert_same(evaluate(after, x, w), expected)
+    optimized, stats = run_pipeline(graph)
+    assert [s.name for s in stats] == [p.__name__ for p in DEFAULT_PIPELINE]
+    assert all(s.nodes_after <= s.nodes_before for s in stats)
+    optimized.verify()
+    _assert_same(evaluate(optimized, x, w), expected)
+    assert str(graph) == snapshot  # passes never change the graph they are given
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs(), st.integers(0, 2**16))
+def test_compiled_pipeline_agrees_with_reference(f, seed):
+    x, w = _inputs(seed)
+    vg = graphc.value_and_grad(f, argnums=(0, 1))
+    expected = evaluate(graphc.trace(vg, x, w), x, w)
+    value, (gx, gw) = vg(x, w)
+    _assert_same([value, gx, gw], expected)
+
+
+def _seed_f(x, y):
+    return (x + graphc.sigmoid(y)) / (graphc.sigmoid(x) + (x + y) ** 2)
+
+
+def test_w1_gradient_graph_shrinks():
+    low = graphc.value_and_grad(_seed_f, argnums=(0, 1)).lower(3.0, -4.0)
+    assert len(low.graph) < len(low.traced)
+    names = [s.name for s in low.stats]
+    assert "fuse_elementwise" in names and "simplify" in names
+
+
+def test_sum_of_elementwise_is_one_fused_loop():
+    f = lambda x: np.sum(np.sin(x) * np.cos(x) + x * x)
+    low = graphc.jit(f).lower(np.ones(100))
+    ops = [low.graph[n]["op"] for n in low.graph.topo_order()]
+    assert ops == ["input", "fused"]
+    body = low.graph[low.graph.outputs[0]]["attrs"]["body"]
+    assert sorted(body.graph[m]["op"] for m in body.graph.nx if body.graph[m]["op"] != "input") == [
+        "add", "cos", "multiply", "multiply", "sin", "sum"]
+    assert low.source.count("for i0 in range(100)") == 1
+    assert "np.empty" not in low.source  # no temporary arrays: the sum is the loop's accumulator
+    np.testing.assert_allclose(graphc.jit(f)(np.linspace(0, 1, 100)), f(np.linspace(0, 1, 100)), rtol=1e-12)
+
+
+def test_adjoint_part_fuses_too():
+    f = lambda x: np.sum(np.sin(x) * x)
+    low = graphc.value_and_grad(f).lower(np.ones(50))
+    fused = [n for n in low.graph.nx if low.graph[n]["op"] == "fused"]
+    assert len(fused) == 2  # one loop: the value's sum and the gradient array
+    assert low.graph[fused[0]]["attrs"]["body"] is low.graph[fused[1]]["attrs"]["body"]
+
+
+def test_listing_indents_fused_ops():
+    low = graphc.jit(lambda x: np.sum(np.exp(x) * 2.0)).lower(np.ones(8))
+    text = str(low.graph)
+    assert "fused[0]" in text and "\n      %" in text
+
+
+@pytest.mark.parametrize("expr, rule", [
+    (lambda x: x * 1.0, "x*1 -> x"),
+    (lambda x: x / 1.0, "x/1 -> x"),
+    (lambda x: x ** 1.0, "x**1 -> x"),
+    (lambda x: x ** 2, "x**2 -> x*x"),
+    (lambda x: -(-x), "--x -> x"),
+    (lambda x: x + (-0.0), "x+(-0.0) -> x"),
+    (lambda x: x - 0.0, "x-(+0.0) -> x"),
+])
+def test_simplification_rules_fire_and_are_exact(expr, rule):
+    graph = simplify(graphc.trace(expr, np.array([1.5, -0.0, 0.0, np.inf, -np.inf, np.nan])))
+    assert graph.notes["simplify"].get(rule) == 1
+    values = np.array([1.5, -0.0, 0.0, np.inf, -np.inf, np.nan])
+    got = evaluate(graph, values)[0]
+    want = expr(values)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    np.testing.assert_array_equal(got, want)
+
+
+def test_inexact_identities_are_not_applied():
+    for expr in (lambda x: x * 0.0, lambda x: x + 0.0, lambda x: x - x, lambda x: x * -1.0):
+        graph = simplify(graphc.trace(expr, np.ones(3)))
+        assert not graph.notes["simplify"]
+
+
+def test_constant_folding_respects_the_size_cap():
+    big = graphc.trace(lambda x: x * (np.zeros((100, 100)) + 1.0), np.ones((100, 100)))
+    folded = fold_constants(big)
+    sizes = sorted(folded[n]["value"].size for n in folded.nx if folded[n]["op"] == "constant")
+    assert sizes == [1, 10000]  # the captured array and 1.0; their 10000-element sum is not materialized
+    assert "add" in [folded[n]["op"] for n in folded.nx]
+    small = fold_constants(graphc.trace(lambda x: x + np.ones(3) * 3.0, np.ones(3)))
+    assert [small[n]["op"] for n in small.topo_order()].count("multiply") == 0
