@@ -118,16 +118,32 @@ def specialize(kernel: Kernel, args: list) -> None:
     dispatcher = kernel.dispatcher
     try:
         try:
-            dispatcher.compile(signature)
+            _compile(dispatcher, signature)
         except Exception:
             # Numba does not survive a damaged cache index (it unpickles it as is): drop its files
             # for this module and compile afresh; a second failure is a real one.
             if not _drop_numba_cache(kernel.path):
                 raise
-            dispatcher.compile(signature)
+            _compile(dispatcher, signature)
     except Exception as error:  # noqa: BLE001 -- any Numba failure on generated code is ours
         raise GraphcInternalError(f"Numba could not compile graphc's generated code (graphc bug; please "
                                   f"report with lower().source):\n{type(error).__name__}: {error}\n\n"
                                   f"{kernel.source}") from error
     hits = sum(dispatcher.stats.cache_hits.values())
     STATS["disk_hits" if hits else "compiled"] += 1
+
+
+def _compile(dispatcher, signature) -> None:
+    # Between explicit compiles, a call with other argument types is refused (TypeError) instead of
+    # silently compiling code for dtypes the graph was not traced with.
+    dispatcher.disable_compile(False)
+    try:
+        dispatcher.compile(signature)
+    finally:
+        dispatcher.disable_compile()
+
+
+def add_specialization(dispatcher, args: list) -> None:
+    """Compile one more signature of a kernel: the same dtypes and shapes in another memory layout
+    (a transposed or strided view instead of a contiguous array)."""
+    _compile(dispatcher, tuple(numba.typeof(a) for a in args))

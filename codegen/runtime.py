@@ -8,7 +8,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["_sigmoid_scalar", "_sigmoid_array", "_rowsum", "_rowmax", "_rowmin", "_matmul_loops"]
+from graphc.errors import ArgumentShapeError
+
+__all__ = ["ArgumentShapeError", "_sigmoid_scalar", "_sigmoid_array", "_rowsum", "_rowmax", "_rowmin", "_matmul_loops"]
 
 _jit = numba.njit(cache=True, error_model="numpy")
 

@@ -16,13 +16,13 @@ from typing import Callable
 
 import numpy as np
 
-from graphc.errors import DifferentiationError, GraphcError, SignatureError
+from graphc.errors import ArgumentShapeError, DifferentiationError, GraphcError, SignatureError
 from graphc.graph import Graph, type_name
 from graphc.tracer import Tracer, aval_of, inline, trace_function
 from graphc.tree import LEAF, TreeDef, tree_flatten, tree_unflatten
 from graphc.passes import DEFAULT_PIPELINE, PassStats, run_pipeline
 from graphc.passes.autodiff import differentiate
-from graphc.codegen.compile import build_kernel, specialize
+from graphc.codegen.compile import add_specialization, build_kernel, specialize
 from graphc.runner import array_key, make_router, make_runner
 
 _MODES = ("jit", "grad", "value_and_grad")
@@ -81,6 +81,9 @@ def _kernel_args(leaves: list) -> list:
     return [leaf[()] if type(leaf) is np.ndarray and leaf.ndim == 0 else leaf for leaf in leaves]
 
 
+# What a kernel raises for a call it was not compiled for: another shape, another dtype.
+_REFUSED = (ArgumentShapeError, TypeError)
+
 # Leaf types whose type alone fixes shape and dtype: a call made only of these is keyed by types.
 _SCALAR_TYPES = frozenset({float, int, bool, np.float64, np.float32, np.float16, np.int64, np.int32,
                            np.int16, np.int8, np.uint8, np.bool_})
@@ -104,6 +107,7 @@ class Transformed:
         self._by_type: dict = {}
         self._routes: dict = {}   # type tuple -> (router or None, table of array_key -> runner)
         self._by_tree: dict = {}  # pytree arguments: structure and every leaf's shape and dtype
+        self._dispatcher_of: dict = {}  # runner -> the Numba dispatcher it calls
         self._lock = threading.Lock()
 
     def __repr__(self):
@@ -152,10 +156,14 @@ class Transformed:
         by_type, slow = self._by_type, self._call
 
         def call(*args):
-            # The hot path: a call of scalars only is keyed by the argument types, at C speed.
+            # The hot path: the argument types (found at C speed) lead to the kernel, which checks
+            # the shapes itself; Numba refuses other dtypes. Either refusal takes the slow path.
             run = by_type.get(tuple(map(type, args)))
             if run is not None:
-                return run(*args)
+                try:
+                    return run(*args)
+                except _REFUSED:
+                    pass
             return slow(args)
 
         functools.update_wrapper(call, self.fun)
@@ -175,9 +183,9 @@ class Transformed:
             router, table = entry
             key = array_key(args)
             run = table.get(key) or self._compile(args, list(args), table, key)
-            if router is None:  # scalars only: the types are the whole signature
-                self._by_type[types] = run
-            return run(*args)
+            # One signature for these types: straight to its (self-checking) runner; several: the router.
+            self._by_type[types] = run if router is None or len(table) == 1 else router
+            return self._run(run, args)
         leaves, tree = tree_flatten(args)
         if any(isinstance(leaf, Tracer) for leaf in leaves):
             return self._inline(args, leaves)
@@ -185,7 +193,16 @@ class Transformed:
             aval_of(leaf, f"{i}")  # a clear error for strings, objects and other non-arrays
         key = signature_key(leaves, tree)
         run = self._by_tree.get(key) or self._compile(args, leaves, self._by_tree, key)
-        return run(*leaves)
+        return self._run(run, leaves)
+
+    def _run(self, run: Callable, leaves) -> object:
+        try:
+            return run(*leaves)
+        except TypeError:
+            # Numba found no compiled version for these arrays' memory layout (a transposed or
+            # strided view): compile that one too, then call again.
+            add_specialization(self._dispatcher_of[run], _kernel_args(list(leaves)))
+            return run(*leaves)
 
     def _compile(self, args: tuple, leaves: list, table: dict, key) -> Callable:
         with self._lock:  # two threads on a new signature compile once
@@ -194,6 +211,7 @@ class Transformed:
                 lowered = self.lower(*args)
                 zero_d = tuple(i for i, leaf in enumerate(leaves) if type(leaf) is np.ndarray and leaf.ndim == 0)
                 run = make_runner(lowered.graph, lowered.dispatcher, zero_d)
+                self._dispatcher_of[run] = lowered.dispatcher
                 table[key] = run
         return run
 

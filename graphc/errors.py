@@ -87,6 +87,15 @@ class SignatureError(GraphcError):
     """A compiled function was called with arguments that do not fit it."""
 
 
+class ArgumentShapeError(SignatureError):
+    """A compiled kernel was called with an array of another shape than it was compiled for.
+
+    Raised from inside the generated code, so a kernel called from the user's own ``@numba.njit``
+    function checks its arguments too. Through graphc's public callables it never reaches the user:
+    a new shape compiles a new kernel.
+    """
+
+
 class GraphcInternalError(GraphcError):
     """A bug in graphc itself, not in the user's code.
 

@@ -27,5 +27,5 @@ def fold_constants(graph: Graph) -> Graph:
             continue
         with np.errstate(all="ignore"):  # inf and NaN are folded as NumPy computes them
             value = REGISTRY[data["op"]].reference(*(new[u]["value"] for u in operands), **data["attrs"])
-        new.make_constant(node, np.asarray(value, data["dtype"]).reshape(data["shape"]))
+        new.make_constant(node, np.array(value, data["dtype"]).reshape(data["shape"]))
     return new
