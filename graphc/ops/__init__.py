@@ -206,5 +206,30 @@ def unsupported(what: str, hint: str = "") -> UnsupportedOperationError:
     return UnsupportedOperationError(f"{what} is not supported by graphc{'; ' + hint if hint else ''}", user_frame())
 
 
+# How users reach the primitives that no NumPy function names.
+_SPELLED = {"astype": "`x.astype(dtype)`", "getitem": "`x[i]`, `x[a:b:c]`, `x[None]`, `x[...]`",
+            "sigmoid": "`graphc.sigmoid`", "relu": "`graphc.relu`", "transpose": "`np.transpose`, `x.T`"}
+
+
+def operations_table() -> str:
+    """The README's table of supported operations, generated from the registry (a test keeps it in sync)."""
+    spellings: dict[str, list[str]] = {}
+    for fn, handler in NUMPY_API.items():
+        target = getattr(handler, "__name__", "")
+        spellings.setdefault(target, []).append(f"`np.{getattr(fn, '__name__', fn)}`")
+    rows = ["| op | NumPy spellings | gradient | what it computes |", "|---|---|---|---|"]
+    for name, op in sorted(REGISTRY.items()):
+        if op.internal:
+            continue
+        names = _SPELLED.get(name) or ", ".join(sorted(set(spellings.get(name, [])))) or "(made by graphc)"
+        gradient = "none (boolean or integer result)" if op.adjoint is NONDIFFERENTIABLE else "yes"
+        rows.append(f"| `{name}` | {names} | {gradient} | {op.doc.replace('|', '&#124;')} |")
+    composites = sorted(f"`np.{getattr(fn, '__name__', fn)}`" for fn, h in NUMPY_API.items()
+                        if getattr(h, "__name__", "") not in REGISTRY)
+    rows.append(f"| composites | {', '.join(composites)}, `graphc.logsumexp`, `graphc.softmax` | yes | "
+                "written with the primitives above |")
+    return "\n".join(rows)
+
+
 # Importing the op modules fills REGISTRY and NUMPY_API.
 from graphc.ops import elementwise, reduce, linalg, shape, composite, fused  # noqa: E402,F401
