@@ -48,7 +48,8 @@ def graph_key(graph: Graph) -> str:
         h.update(f"{node}={op}@{version}{graph.operands(node)}{attrs}{data['shape']}{data['dtype'].str}\n".encode())
         if op == "constant":
             h.update(np.ascontiguousarray(data["value"]).tobytes())
-    h.update(f"in={graph.inputs};out={graph.outputs}".encode())
+    # The result structure decides the generated return statement, so it is part of the key too.
+    h.update(f"in={graph.inputs};out={graph.outputs};tree={graph.out_tree!r}".encode())
     return h.hexdigest()
 
 

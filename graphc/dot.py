@@ -7,6 +7,7 @@ from graphc.graph import Graph, format_constant, format_index, type_name
 _STYLE = {
     "input": 'shape=box, style="filled,rounded", fillcolor="#c8e6c9"',
     "constant": 'shape=box, style=filled, fillcolor="#eeeeee", fontsize=10',
+    "adjoint_constant": 'shape=box, style=filled, fillcolor="#eeeeee", color="#c62828", fontsize=10',
     "forward": 'shape=box, style="filled,rounded", fillcolor="#ffffff"',
     "adjoint": 'shape=box, style="filled,rounded", fillcolor="#ffcdd2", color="#c62828"',
     "fused": 'shape=box3d, style=filled, fillcolor="#bbdefb"',
@@ -38,8 +39,10 @@ def _label(graph: Graph, node: int) -> str:
 
 def _kind(graph: Graph, node: int) -> str:
     op = graph[node]["op"]
-    if op in ("input", "constant"):
+    if op == "input":
         return op
+    if op == "constant":
+        return "adjoint_constant" if graph.is_adjoint(node) else "constant"
     if op == "fused":
         return "fused"
     return "adjoint" if graph.is_adjoint(node) else "forward"

@@ -99,6 +99,10 @@ class Tracer:
         ids = []
         for operand in operands:
             if isinstance(operand, Tracer):
+                if operand.graph not in _open:
+                    raise EscapedTracerError(
+                        f"a traced value (%{operand.node}) was used in '{name}' after its function finished "
+                        "tracing; return it from the function instead of keeping it", user_frame())
                 if operand.graph is not graph:
                     raise TracingError(
                         f"'{name}' mixes values from two different traces; a value traced by an outer "
@@ -168,7 +172,10 @@ class Tracer:
     def __array_function__(self, func, types, args, kwargs):
         handler = NUMPY_API.get(func)
         if handler is None:
-            raise unsupported(f"the NumPy function np.{func.__name__}",
+            module = getattr(func, "__module__", None) or "numpy"
+            # np.linalg.inv, np.fft.fft: name the function as users spell it.
+            prefix = "np" + module[len("numpy"):] if module.startswith("numpy") else module
+            raise unsupported(f"the NumPy function {prefix}.{func.__name__}",
                               "see the README's table of supported operations")
         return handler(*args, **kwargs)
 

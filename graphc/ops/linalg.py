@@ -39,7 +39,9 @@ def _matmul_adjoint(g, out, a, b):
 
 
 def _emit_matmul(args, node, operands):
-    a, b = args
+    # Numba's np.dot wants one dtype: mixed operands are cast to the result's first.
+    a, b = (f"{x}.astype({dtype_source(node['dtype'])})" if o["dtype"] != node["dtype"] else x
+            for x, o in zip(args, operands))
     if node["dtype"].kind in "fc":  # BLAS through Numba's np.dot (C- or F-contiguous operands)
         return f"np.dot({a}, {b})"
     (sa, sb), out = (o["shape"] for o in operands), node["shape"]

@@ -21,10 +21,18 @@ def _parse_transpose(a, axes=None):
     return (a,), {"axes": axes}
 
 
+def _emit_transpose(x: str, axes: tuple) -> str:
+    if not axes:
+        return x
+    if axes == tuple(reversed(range(len(axes)))):
+        return f"{x}.T"  # Numba types a C array's .T as F-contiguous, so BLAS takes it without a copy
+    return f"{x}.transpose({axes})"
+
+
 defop("transpose", arity=1, reference=np.transpose, numpy=(np.transpose,), parse=_parse_transpose,
       shape=lambda x, axes: Aval(tuple(x.shape[i] for i in axes), x.dtype),
       adjoint=lambda g, out, x, axes: (apply("transpose", g, axes=tuple(np.argsort(axes).tolist())),),
-      emit=lambda args, node, ops: f"{args[0]}.transpose({node['attrs']['axes']})" if ops[0]["shape"] else args[0],
+      emit=lambda args, node, ops: _emit_transpose(args[0], node["attrs"]["axes"]),
       doc="permute axes (x.T, np.transpose)")
 
 
