@@ -38,8 +38,10 @@ def graph_key(graph: Graph) -> str:
     from graphc import __version__
 
     h = hashlib.sha256()
+    from graphc.ops.linalg import numba_has_blas
+
     h.update(f"graphc={__version__};codegen={CODEGEN_VERSION};numba={numba.__version__};"
-             f"numpy={np.__version__};python={sys.version_info[:2]}\n".encode())
+             f"numpy={np.__version__};python={sys.version_info[:2]};blas={numba_has_blas()}\n".encode())
     for node in graph.topo_order():
         data = graph[node]
         op = data["op"]

@@ -1,10 +1,13 @@
 """Linear algebra: matmul of 1-d and 2-d operands; np.dot on top of it."""
 from __future__ import annotations
 
+import functools
+import importlib.util
+
 import numpy as np
 
 from graphc.ops import (
-    Aval, apply, defcomposite, defop, dtype_source, ndim_of, probe_dtype, shape_of, unsupported,
+    Aval, Statements, apply, defcomposite, defop, dtype_source, ndim_of, probe_dtype, shape_of, unsupported,
 )
 from graphc.errors import ShapeError, user_frame
 
@@ -38,12 +41,24 @@ def _matmul_adjoint(g, out, a, b):
     return ga, gb
 
 
+@functools.lru_cache(maxsize=None)
+def numba_has_blas() -> bool:
+    """Numba's np.dot calls BLAS through SciPy; without SciPy installed it cannot compile at all."""
+    return importlib.util.find_spec("scipy") is not None
+
+
 def _emit_matmul(args, node, operands):
     # Numba's np.dot wants one dtype: mixed operands are cast to the result's first.
     a, b = (f"{x}.astype({dtype_source(node['dtype'])})" if o["dtype"] != node["dtype"] else x
             for x, o in zip(args, operands))
-    if node["dtype"].kind in "fc":  # BLAS through Numba's np.dot (C- or F-contiguous operands)
-        return f"np.dot({a}, {b})"
+    if node["dtype"].kind in "fc":
+        if numba_has_blas():  # BLAS in nopython mode (C- or F-contiguous operands)
+            return f"np.dot({a}, {b})"
+        # No SciPy: NumPy's own BLAS, called out of nopython mode (a few microseconds a call).
+        shape = node["shape"]
+        kind = node["dtype"].name + ("" if not shape else "[" + ", ".join([":"] * (len(shape) - 1) + ["::1"]) + "]")
+        result = f"np.ascontiguousarray(np.dot({a}, {b}))" if shape else f"np.dot({a}, {b})[()]"
+        return Statements(f"with numba.objmode({{out}}='{kind}'):\n    {{out}} = {result}")
     (sa, sb), out = (o["shape"] for o in operands), node["shape"]
     a2 = f"{a}.reshape((1, {sa[0]}))" if len(sa) == 1 else a
     b2 = f"{b}.reshape(({sb[0]}, 1))" if len(sb) == 1 else b

@@ -116,3 +116,20 @@ def test_nan_and_division_by_zero_follow_numpy_not_python():
     f = graphc.jit(lambda x, y: x / y)
     assert f(1.0, 0.0) == np.inf
     assert np.isnan(f(0.0, 0.0))
+
+
+def test_matmul_without_scipy_uses_numpy_blas_outside_nopython_mode(monkeypatch):
+    # Numba's np.dot needs SciPy; graphc's only runtime dependencies are numba, numpy and networkx.
+    from graphc.ops import linalg
+
+    monkeypatch.setattr(linalg, "numba_has_blas", lambda: False)
+    rng = np.random.default_rng(3)
+    W, x, v = rng.normal(size=(4, 3)), rng.normal(size=3), rng.normal(size=4)
+    f = graphc.value_and_grad(lambda W, x: v @ np.tanh(W @ x), argnums=(0, 1))
+    low = f.lower(W, x)
+    assert "numba.objmode" in low.source and "np.dot" in low.source
+    value, (gW, gx) = f(W, x)
+    expected = evaluate(graphc.trace(f, W, x), W, x)
+    np.testing.assert_allclose(value, expected[0], rtol=1e-12)
+    np.testing.assert_allclose(gW, expected[1], rtol=1e-12)
+    np.testing.assert_allclose(gx, expected[2], rtol=1e-12)
