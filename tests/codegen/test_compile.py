@@ -133,3 +133,25 @@ def test_matmul_without_scipy_uses_numpy_blas_outside_nopython_mode(monkeypatch)
     np.testing.assert_allclose(value, expected[0], rtol=1e-12)
     np.testing.assert_allclose(gW, expected[1], rtol=1e-12)
     np.testing.assert_allclose(gx, expected[2], rtol=1e-12)
+
+
+def test_long_kernels_are_split_into_parts_with_the_same_results(monkeypatch):
+    from graphc.codegen import emit
+
+    monkeypatch.setattr(emit, "PART_SIZE", 4)
+
+    def f(x, w):
+        h = x
+        for i in range(6):
+            h = np.tanh(h * w + 0.1 * i)
+        return np.sum(h * h) + np.sum(w)
+
+    x, w = 0.3, 0.8  # scalars: straight-line code, one statement per node
+    vg = graphc.value_and_grad(f, argnums=(0, 1))
+    low = vg.lower(x, w)
+    assert "def part0(" in low.source and "def part2(" in low.source
+    value, (gx, gw) = vg(x, w)
+    expected = evaluate(graphc.trace(vg, x, w), x, w)
+    np.testing.assert_allclose(value, expected[0], rtol=1e-12)
+    np.testing.assert_allclose(gx, expected[1], rtol=1e-12)
+    np.testing.assert_allclose(gw, expected[2], rtol=1e-12)
