@@ -50,7 +50,7 @@ def emit_node(graph: Graph, node: int, names: dict[int, str]) -> str:
     if calls_numpy_ufunc(data):  # NumPy's SIMD loop, outside nopython mode
         layout = ", ".join([":"] * (len(data["shape"]) - 1) + ["::1"])
         return (f"with numba.objmode({out}='{data['dtype'].name}[{layout}]'):\n"
-                f"    {out} = np.ascontiguousarray({code})")
+                f"    {out} = _numpy_ufunc('{op.name}', {', '.join(args)})")
     return code.replace("{out}", out) if isinstance(code, Statements) else f"{out} = {code}"
 
 

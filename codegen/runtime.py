@@ -10,9 +10,19 @@ import numpy as np
 
 from graphc.errors import ArgumentShapeError
 
-__all__ = ["ArgumentShapeError", "_sigmoid_scalar", "_sigmoid_array", "_rowsum", "_rowmax", "_rowmin", "_matmul_loops"]
+__all__ = ["ArgumentShapeError", "_numpy_ufunc", "_sigmoid_scalar", "_sigmoid_array", "_rowsum", "_rowmax", "_rowmin", "_matmul_loops"]
 
 _jit = numba.njit(cache=True, error_model="numpy")
+
+
+def _numpy_ufunc(name: str, *operands):
+    """NumPy's own (SIMD) ufunc ``np.<name>``, called from ``numba.objmode`` in generated kernels.
+
+    Plain Python: NumPy would warn on overflow where Numba code silently gives inf, so warnings are
+    off, and the result is C-contiguous, as the objmode type declares.
+    """
+    with np.errstate(all="ignore"):
+        return np.ascontiguousarray(getattr(np, name)(*operands))
 
 
 @_jit

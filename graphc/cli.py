@@ -1,4 +1,5 @@
-"""The ``graphc`` command: ``graphc demo`` walks the seed examples through the whole pipeline."""
+"""The ``graphc`` command: ``graphc demo`` walks the seed examples through the whole pipeline;
+``graphc inspect FILE.py:FUNCTION`` shows one of the user's functions (see :mod:`graphc.inspect_cmd`)."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +11,7 @@ import timeit
 import numpy as np
 
 import graphc
+from graphc import inspect_cmd
 
 
 def _paint(enabled: bool):
@@ -27,6 +29,13 @@ def seed_f(x, y):
 def seed_g(x, y, z):
     """The gates example: (x + y) * z."""
     return (x + y) * z
+
+
+def network_loss(params, X, y):
+    """Cross-entropy of a 2-16-1 tanh network's logits z: mean(softplus(z) - y*z), overflow-free."""
+    W1, b1, w2, b2 = params
+    z = np.tanh(X @ W1 + b1) @ w2 + b2
+    return np.mean(np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))) - y * z)
 
 
 def _listing(graph, paint) -> str:
@@ -50,7 +59,8 @@ def demo(color: bool) -> int:
     print(_listing(graphc.trace(seed_g, 1.0, 3.0, -3.0), paint))
     value, grads = graphc.value_and_grad(seed_g, argnums=(0, 1, 2))(1.0, 3.0, -3.0)
     print(f"value at (1, 3, -3) = {value:g}; gradients (dg/dx, dg/dy, dg/dz) = "
-          f"({grads[0]:g}, {grads[1]:g}, {grads[2]:g})   [add distributes, mul switches]")
+          f"({grads[0]:g}, {grads[1]:g}, {grads[2]:g})\n"
+          "(add distributes the gradient, multiply switches its inputs)")
 
     head("2. trace: f(x, y) = (x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)")
     print(_listing(graphc.trace(seed_f, 3.0, -4.0), paint))
@@ -79,7 +89,10 @@ def demo(color: bool) -> int:
           f"df/dy = {dy:.12f}   (finite differences {fd[1]:.12f})   "
           + (paint("agree", "32") if ok else paint("DISAGREE", "31")))
 
-    head("8. repeated evaluation: graphc vs the same function in plain NumPy")
+    head("8. a small network trained for a few steps: 2-16-1 tanh net, minibatch SGD")
+    ok = _train_network(paint) and ok
+
+    head("9. repeated evaluation: graphc vs the same function in plain NumPy")
     x, y = 3.0, -4.0
     numbers = 20000
     t_graphc = min(timeit.repeat(lambda: vg(x, y), number=numbers, repeat=5)) / numbers
@@ -88,6 +101,31 @@ def demo(color: bool) -> int:
     print(f"{'value_and_grad, hand-written NumPy':<36}{t_numpy * 1e6:8.2f} us/call   "
           f"({t_numpy / t_graphc:.1f}x graphc's time)")
     return 0 if ok else 1
+
+
+def _train_network(paint) -> bool:
+    """Fit the sign of x0*x1 (points in the four quadrants) with value_and_grad on a pytree of weights."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (200, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(float)
+    params = (rng.standard_normal((2, 16)), np.zeros(16), 0.5 * rng.standard_normal(16), 0.0)
+    step = graphc.value_and_grad(network_loss)  # gradients come back as a tuple like params
+    print("data: 200 points in [-1, 1]^2, label 1 where x0*x1 > 0; batches of 50, learning rate 0.5")
+    losses, first = [], None
+    for i in range(1, 301):
+        start = (i % 4) * 50
+        loss, grads = step(params, X[start:start + 50], y[start:start + 50])
+        params = tuple(p - 0.5 * g for p, g in zip(params, grads))
+        losses.append(loss)
+        if i == 1 or i % 50 == 0:
+            W1, b1, w2, b2 = params
+            accuracy = np.mean(((np.tanh(X @ W1 + b1) @ w2 + b2) > 0) == (y > 0))
+            mean = float(np.mean(losses))
+            first = first or mean
+            bar = "#" * max(1, round(40 * mean / first))
+            print(f"step {i:3d}  loss {mean:.4f}  accuracy {accuracy:6.1%}  {paint(bar, '33')}")
+            losses = []
+    return mean < first / 2
 
 
 def _numpy_value_and_grad(x, y):
@@ -111,16 +149,30 @@ def _numpy_value_and_grad(x, y):
     return f, (dx, dy)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes in one line, exit status 2 (argparse's default prints the whole usage first)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="graphc", description="Trace, differentiate and compile NumPy functions.")
+    parser = _Parser(prog="graphc", description="Trace, differentiate and compile NumPy functions.")
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser("demo", help="walk the seed examples through the whole pipeline")
     demo_parser.add_argument("--no-color", action="store_true", help="plain text, no ANSI colours")
+    inspect_cmd.add_parser(commands)
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        color = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        return demo(color)
-    return 2
+    try:
+        if args.command == "demo":
+            color = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+            return demo(color)
+        return inspect_cmd.run(args)
+    except BrokenPipeError:
+        # `graphc demo | head`: the reader has gone. Point stdout at devnull so that Python's own flush
+        # at exit does not fail again (the recipe of Python's signal module documentation).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

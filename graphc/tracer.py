@@ -292,8 +292,23 @@ def _leaf_paths(tree) -> list[str]:
     return [] if tree is None else [""]
 
 
+def check_arity(fun, args: tuple) -> None:
+    """A clear error, before tracing, when ``fun`` cannot take ``len(args)`` positional arguments."""
+    try:
+        signature = inspect.signature(fun)
+    except (TypeError, ValueError):
+        return  # builtins and the like: Python will say it
+    try:
+        signature.bind(*args)
+    except TypeError as error:
+        name = getattr(fun, "__qualname__", getattr(fun, "__name__", "the function"))
+        raise SignatureError(f"{name}{signature} cannot be called with {len(args)} positional "
+                             f"argument{'s' if len(args) != 1 else ''}: {error}") from None
+
+
 def trace_function(fun, args: tuple) -> Graph:
     """Trace ``fun(*args)`` into a new Graph whose inputs are the array leaves of ``args``."""
+    check_arity(fun, args)
     leaves, in_tree = tree_flatten(tuple(args))
     labels = argument_labels(fun, [_leaf_paths(a) for a in args])
     avals = [aval_of(leaf, repr(label)) for leaf, label in zip(leaves, labels)]

@@ -155,3 +155,13 @@ def test_long_kernels_are_split_into_parts_with_the_same_results(monkeypatch):
     np.testing.assert_allclose(value, expected[0], rtol=1e-12)
     np.testing.assert_allclose(gx, expected[1], rtol=1e-12)
     np.testing.assert_allclose(gw, expected[2], rtol=1e-12)
+
+
+def test_ops_run_as_numpy_ufuncs_are_spelled_as_numpy_names():
+    # codegen calls np.<op name> from objmode for these ops on big arrays
+    from graphc.ops import REGISTRY
+
+    flagged = [op for op in REGISTRY.values() if op.numpy_is_faster]
+    assert flagged
+    for op in flagged:
+        assert getattr(np, op.name) is op.reference
