@@ -301,6 +301,21 @@ CASES: dict[str, list[Case]] = {
 }
 
 
+def _merge_case_tables() -> None:
+    """Each op family's rows live in tests/cases/<family>.py, beside its graphc/ops/<family>.py."""
+    import importlib
+    import pathlib
+
+    for path in sorted((pathlib.Path(__file__).parent / "cases").glob("[!_]*.py")):
+        module = importlib.import_module(f"cases.{path.stem}")
+        overlap = set(module.CASES) & set(CASES)
+        assert not overlap, f"{path.name} repeats rows for {sorted(overlap)}"
+        CASES.update(module.CASES)
+
+
+_merge_case_tables()
+
+
 # Functions of the public surface that are built from primitives rather than being one.
 def _np_logsumexp(x, axis=None):
     m = np.max(x, axis=axis, keepdims=True)

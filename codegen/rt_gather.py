@@ -1,0 +1,4 @@
+"""Numba helpers for graphc.ops.gather (generated code imports them through graphc.codegen.runtime)."""
+from __future__ import annotations
+
+__all__: list[str] = []

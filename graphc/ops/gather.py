@@ -1,0 +1,2 @@
+"""Advanced indexing: integer-array gathers and static boolean masks, whose adjoint is a scatter-add."""
+from __future__ import annotations

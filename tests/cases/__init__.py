@@ -1,0 +1,1 @@
+"""Op test rows per op family, merged into op_cases.CASES."""

@@ -1,0 +1,4 @@
+"""Op test rows for graphc/ops/gather.py; merged into op_cases.CASES."""
+from __future__ import annotations
+
+CASES: dict = {}
