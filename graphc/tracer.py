@@ -240,6 +240,26 @@ class Tracer:
     def astype(self, dtype):
         return apply("astype", self, dtype=np.dtype(dtype).str)
 
+    # Methods that are NumPy functions under another spelling (registered by the op families).
+    def prod(self, axis=None, keepdims=False): return np.prod(self, axis=axis, keepdims=keepdims)
+    def var(self, axis=None, ddof=0, keepdims=False): return np.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False): return np.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def cumsum(self, axis=None): return np.cumsum(self, axis=axis)
+    def cumprod(self, axis=None): return np.cumprod(self, axis=axis)
+    def argmax(self, axis=None): return np.argmax(self, axis=axis)
+    def argmin(self, axis=None): return np.argmin(self, axis=axis)
+    def clip(self, min=None, max=None): return np.clip(self, min, max)
+    def ravel(self): return np.ravel(self)
+    def flatten(self): return np.ravel(self)
+    def repeat(self, repeats, axis=None): return np.repeat(self, repeats, axis=axis)
+    def swapaxes(self, axis1, axis2): return np.swapaxes(self, axis1, axis2)
+    def trace(self, offset=0, axis1=0, axis2=1): return np.trace(self, offset, axis1, axis2)
+    def diagonal(self, offset=0, axis1=0, axis2=1): return np.diagonal(self, offset, axis1, axis2)
+    def conj(self): return np.conj(self)
+    conjugate = conj
+    real = property(lambda self: np.real(self))
+    imag = property(lambda self: np.imag(self))
+
 
 _REDUCERS = {np.add: np.sum, np.maximum: np.max, np.minimum: np.min}
 

@@ -67,9 +67,13 @@ class Case:
         domains = self.domains or (REGISTRY[op].domain,) * len(self.shapes)
         return [sample(rng, s, d, dtype) for s, d in zip(self.shapes, domains)]
 
-    def float_operands(self, op: str) -> tuple:
+    def composite_inputs(self, rng: np.random.Generator, dtype=np.float64) -> list:
+        """Inputs of a composite case (not keyed by an op): its own domains, REAL by default."""
+        return [sample(rng, s, d, dtype) for s, d in zip(self.shapes, self.domains or (REAL,) * len(self.shapes))]
+
+    def float_operands(self, op: str | None = None) -> tuple:
         """The positions of floating-point operands: the ones gradients are taken for."""
-        domains = self.domains or (REGISTRY[op].domain,) * len(self.shapes)
+        domains = self.domains or ((REGISTRY[op].domain if op else REAL),) * len(self.shapes)
         return tuple(i for i, d in enumerate(domains) if d != BOOL)
 
 
@@ -311,9 +315,7 @@ def _merge_case_tables() -> None:
         overlap = set(module.CASES) & set(CASES)
         assert not overlap, f"{path.name} repeats rows for {sorted(overlap)}"
         CASES.update(module.CASES)
-
-
-_merge_case_tables()
+        COMPOSITE_CASES.extend(getattr(module, "COMPOSITE_CASES", []))
 
 
 # Functions of the public surface that are built from primitives rather than being one.
@@ -367,3 +369,6 @@ def shapes_and_basic_indices(draw):
     elif ellipsis == "end":
         entries.append(Ellipsis)
     return shape, tuple(entries)
+
+
+_merge_case_tables()

@@ -98,7 +98,7 @@ def test_reference_evaluation_matches_numpy(name, case, dtype, rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", COMPOSITE_CASES, ids=lambda c: c.id)
 def test_composite_functions_match_numpy(case, dtype, rng):
-    args = [sample(rng, s, REAL, dtype) for s in case.shapes]
+    args = case.composite_inputs(rng, dtype)
     graph = graphc.trace(case.fn, *args)
     graph.verify()
     (out,) = evaluate(graph, *args)

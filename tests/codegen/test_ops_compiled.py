@@ -11,7 +11,7 @@ import graphc
 from graphc.evaluate import evaluate
 from graphc.ops import NONDIFFERENTIABLE, REGISTRY
 
-from op_cases import CASES
+from op_cases import CASES, COMPOSITE_CASES
 
 TRACEABLE = [name for name, op in REGISTRY.items() if not op.internal]
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-14), np.float32: dict(rtol=2e-6, atol=1e-6)}
@@ -65,3 +65,33 @@ def test_compiled_value_and_gradient_match_reference(name, dtype, rng):
         _assert_same(a, e, dtype)
     for value, c, (a, b) in zip(got[0], cases, spans):  # and NumPy itself, for the forward values
         _assert_same(value, c.numpy(*inputs[a:b]), dtype)
+
+
+def _batches(items, size):
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+@pytest.mark.parametrize("batch", _batches(COMPOSITE_CASES, 8), ids=lambda b: f"{b[0].id}..{b[-1].id}")
+def test_compiled_composites_match_reference(batch, rng):
+    inputs, spans = [], []
+    for c in batch:
+        xs = c.composite_inputs(rng)
+        spans.append((len(inputs), len(inputs) + len(xs)))
+        inputs += xs
+    wrt = tuple(a + i for c, (a, b) in zip(batch, spans) if c.fd for i in c.float_operands())
+
+    def outputs(*xs):
+        return tuple(c.fn(*xs[a:b]) for c, (a, b) in zip(batch, spans))
+
+    weights = [rng.normal(size=np.shape(o)) for o in outputs(*inputs)]
+
+    def everything(*xs):
+        loss = lambda *ys: sum(np.sum(o * w) for o, w in zip(outputs(*ys), weights))  # noqa: E731
+        return outputs(*xs), (graphc.grad(loss, argnums=wrt)(*xs) if wrt else ())
+
+    compiled = graphc.jit(everything)
+    got = compiled(*inputs)
+    graph = graphc.trace(compiled, *inputs)
+    reference = graphc.tree_unflatten(graph.out_tree, evaluate(graph, *inputs))
+    for a, e in zip(graphc.tree_flatten(got)[0], graphc.tree_flatten(reference)[0]):
+        _assert_same(a, e, np.float64)

@@ -15,7 +15,7 @@ from graphc.evaluate import evaluate
 from graphc.ops import NONDIFFERENTIABLE, REGISTRY, apply
 from graphc.passes import differentiate
 
-from op_cases import CASES, shapes_and_basic_indices
+from op_cases import CASES, COMPOSITE_CASES, shapes_and_basic_indices
 
 TRACEABLE = [name for name, op in REGISTRY.items() if not getattr(op, "internal", False)]
 DIFFERENTIABLE = [pytest.param(name, c, id=f"{name}-{c.id}") for name in TRACEABLE
@@ -62,6 +62,19 @@ def test_vjp_matches_central_differences(name, case, rng):
     for i, g in zip(nums, grads):
         assert np.shape(g) == np.shape(args[i]) and np.result_type(g) == np.float64
         assert np.all(np.isfinite(g))
+    v = [rng.normal(size=np.shape(args[i])) for i in nums]
+    numeric = lambda a: np.sum(case.numpy(*a) * w)  # noqa: E731 -- NumPy only
+    fd = (numeric(shifted(args, nums, v, EPS)) - numeric(shifted(args, nums, v, -EPS))) / (2 * EPS)
+    analytic = sum(np.sum(g * d) for g, d in zip(grads, v))
+    np.testing.assert_allclose(analytic, fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("case", [c for c in COMPOSITE_CASES if c.fd], ids=lambda c: c.id)
+def test_composite_vjp_matches_central_differences(case, rng):
+    args = case.composite_inputs(rng)
+    nums = case.float_operands()
+    w = rng.normal(size=np.shape(case.numpy(*args)))
+    graph, grads = reference_grad(weighted_sum(case, w), nums, *args)
     v = [rng.normal(size=np.shape(args[i])) for i in nums]
     numeric = lambda a: np.sum(case.numpy(*a) * w)  # noqa: E731 -- NumPy only
     fd = (numeric(shifted(args, nums, v, EPS)) - numeric(shifted(args, nums, v, -EPS))) / (2 * EPS)
