@@ -89,16 +89,46 @@ _SCALAR_TYPES = frozenset({float, int, bool, np.float64, np.float32, np.float16,
                            np.int16, np.int8, np.uint8, np.bool_})
 
 
+class CompiledFunction(functools.partial):
+    """What :func:`jit`, :func:`grad` and :func:`value_and_grad` return: call it like the function.
+
+    ``lower(*args)`` shows the graph, source and statistics for those arguments. It pickles as the
+    optimized graphs of the signatures it has compiled (not the Python function), so it can be sent
+    to other processes, which load the machine code from their disk cache or compile it once.
+    (A ``functools.partial`` underneath: called from C, it adds less than a Python ``__call__``.)
+    """
+
+    def __reduce__(self):
+        return _unpickle_transformed, (self.__graphc_transform__.__getstate__(),)
+
+    def __repr__(self):
+        return repr(self.__graphc_transform__)
+
+
+def _unpickle_transformed(state) -> CompiledFunction:
+    transformed = Transformed.__new__(Transformed)
+    transformed.__setstate__(state)
+    return transformed.function()
+
+
+def _example_argument(data: dict):
+    """A value of a graph input's type, for compiling ahead of the first call."""
+    if data["shape"] == ():
+        return data["dtype"].type(0)
+    return np.zeros(data["shape"], data["dtype"])
+
+
 class Transformed:
     """A function made by :func:`jit`, :func:`grad` or :func:`value_and_grad`.
 
     Call it like the original function. ``lower(*args)`` shows what runs for those arguments.
     """
 
-    def __init__(self, fun: Callable, mode: str, argnums=0):
-        if not callable(fun):
+    def __init__(self, fun: Callable | None, mode: str, argnums=0, name: str | None = None):
+        if fun is not None and not callable(fun):
             raise GraphcError(f"{mode} needs a callable, got {type(fun).__name__}")
         self.fun = fun
+        self.name = name
         self.mode = mode
         self.argnums = argnums
         self.pipeline = DEFAULT_PIPELINE
@@ -108,14 +138,19 @@ class Transformed:
         self._routes: dict = {}   # type tuple -> (router or None, table of array_key -> runner)
         self._by_tree: dict = {}  # pytree arguments: structure and every leaf's shape and dtype
         self._dispatcher_of: dict = {}  # runner -> the Numba dispatcher it calls
+        self._compiled: list = []  # (where it is filed, optimized graph, 0-d array positions) per signature
         self._lock = threading.Lock()
 
     def __repr__(self):
-        return f"<graphc.{self.mode} of {getattr(self.fun, '__qualname__', self.fun)!r}>"
+        return f"<graphc.{self.mode} of {getattr(self.fun, '__qualname__', None) or self.name!r}>"
 
     # ---- graphs --------------------------------------------------------------------------------
     def traced_graph(self, *args) -> Graph:
         """The unoptimized graph this transformation runs for ``args``: forward, plus adjoints for grad."""
+        if self.fun is None:
+            raise SignatureError(
+                f"{self!r} was unpickled without its Python function, so it runs only the signatures it was "
+                "compiled for before pickling; these arguments need another one")
         forward = trace_function(self.fun, args)
         if self.mode == "jit":
             return forward
@@ -151,8 +186,8 @@ class Transformed:
         return graph
 
     # ---- calling -------------------------------------------------------------------------------
-    def function(self) -> Callable:
-        """The public callable: a plain function (cheaper to call than an object) with ``lower``."""
+    def function(self) -> "CompiledFunction":
+        """The public callable, with ``lower`` and the wrapped function's name and docstring."""
         by_type, slow = self._by_type, self._call
 
         def call(*args):
@@ -166,25 +201,28 @@ class Transformed:
                     pass
             return slow(args)
 
-        functools.update_wrapper(call, self.fun)
-        call.lower = self.lower
-        call.__graphc_transform__ = self
-        return call
+        public = CompiledFunction(call)
+        if self.fun is not None:
+            functools.update_wrapper(public, self.fun, updated=())
+        public.lower = self.lower
+        public.__graphc_transform__ = self
+        return public
+
+    def _route_table(self, types: tuple) -> dict:
+        """The table of runners for flat calls with argument ``types``, made on first use."""
+        entry = self._routes.get(types)
+        if entry is None:
+            entry = make_router(types, self._call) if np.ndarray in types else (None, {})
+            self._routes[types] = entry
+        return entry[1]
 
     def _call(self, args: tuple):
         types = tuple(map(type, args))
         if all(t is np.ndarray or t in _SCALAR_TYPES for t in types):
-            entry = self._routes.get(types)
-            if entry is None:
-                entry = make_router(types, self._call) if np.ndarray in types else (None, {})
-                self._routes[types] = entry
-                if entry[0] is not None:
-                    self._by_type[types] = entry[0]
-            router, table = entry
+            table = self._route_table(types)
             key = array_key(args)
-            run = table.get(key) or self._compile(args, list(args), table, key)
-            # One signature for these types: straight to its (self-checking) runner; several: the router.
-            self._by_type[types] = run if router is None or len(table) == 1 else router
+            run = table.get(key) or self._compile(args, list(args), ("flat", types, key))
+            self._publish(types)
             return self._run(run, args)
         leaves, tree = tree_flatten(args)
         if any(isinstance(leaf, Tracer) for leaf in leaves):
@@ -192,8 +230,14 @@ class Transformed:
         for i, leaf in enumerate(leaves):
             aval_of(leaf, f"{i}")  # a clear error for strings, objects and other non-arrays
         key = signature_key(leaves, tree)
-        run = self._by_tree.get(key) or self._compile(args, leaves, self._by_tree, key)
+        run = self._by_tree.get(key) or self._compile(args, leaves, ("tree", None, key))
         return self._run(run, leaves)
+
+    def _publish(self, types: tuple) -> None:
+        # One signature for these types: straight to its (self-checking) runner; several: the router.
+        router, table = self._routes[types]
+        if table:
+            self._by_type[types] = next(iter(table.values())) if router is None or len(table) == 1 else router
 
     def _run(self, run: Callable, leaves) -> object:
         try:
@@ -204,16 +248,52 @@ class Transformed:
             add_specialization(self._dispatcher_of[run], _kernel_args(list(leaves)))
             return run(*leaves)
 
-    def _compile(self, args: tuple, leaves: list, table: dict, key) -> Callable:
+    def _compile(self, args: tuple, leaves: list, where: tuple) -> Callable:
         with self._lock:  # two threads on a new signature compile once
-            run = table.get(key)
+            run = self._lookup(where)
             if run is None:
                 lowered = self.lower(*args)
                 zero_d = tuple(i for i, leaf in enumerate(leaves) if type(leaf) is np.ndarray and leaf.ndim == 0)
-                run = make_runner(lowered.graph, lowered.dispatcher, zero_d)
-                self._dispatcher_of[run] = lowered.dispatcher
-                table[key] = run
+                run = self._install(where, lowered.graph, lowered.dispatcher, zero_d)
         return run
+
+    def _lookup(self, where: tuple):
+        kind, types, key = where
+        return (self._route_table(types) if kind == "flat" else self._by_tree).get(key)
+
+    def _install(self, where: tuple, graph: Graph, dispatcher, zero_d: tuple) -> Callable:
+        """Make the runner for a compiled signature and file it where calls will find it."""
+        kind, types, key = where
+        run = make_runner(graph, dispatcher, zero_d)
+        self._dispatcher_of[run] = dispatcher
+        (self._route_table(types) if kind == "flat" else self._by_tree)[key] = run
+        self._compiled.append((where, graph, zero_d))
+        return run
+
+    # ---- pickling: what travels is each compiled signature's optimized graph ---------------------
+    def __getstate__(self):
+        if not self._compiled:
+            raise GraphcError(f"{self!r} has not been compiled for any arguments yet, so there is nothing to "
+                              "send; call it (or .lower()) once with arguments of the shapes it will get")
+        from graphc import __version__
+
+        return {"version": __version__, "mode": self.mode, "argnums": self.argnums,
+                "name": getattr(self.fun, "__qualname__", None) or self.name,
+                "compiled": [(where, graph, zero_d) for where, graph, zero_d in self._compiled]}
+
+    def __setstate__(self, state):
+        from graphc import __version__
+
+        if state.get("version") != __version__:
+            raise GraphcError(f"this graphc function was pickled by graphc {state.get('version')} and cannot be "
+                              f"loaded by graphc {__version__}; install the same version on both sides")
+        self.__init__(None, state["mode"], state["argnums"], name=state["name"])
+        for where, graph, zero_d in state["compiled"]:
+            kernel = build_kernel(graph)  # from the disk cache when this machine has it, else compiled
+            specialize(kernel, [_example_argument(graph[n]) for n in graph.inputs])
+            self._install(where, graph, kernel.dispatcher, zero_d)
+            if where[0] == "flat":
+                self._publish(where[1])
 
     def lower(self, *args) -> "Lowered":
         """Trace, differentiate and compile for ``args``; return what runs, for inspection."""
