@@ -8,12 +8,12 @@ from graphc.errors import GraphcError
 from graphc.graph import Graph
 from graphc.ops.composite import logsumexp, softmax
 from graphc.ops.elementwise import relu, sigmoid
-from graphc.tree import tree_flatten, tree_unflatten
+from graphc.tree import ravel_pytree, tree_flatten, tree_unflatten
 from graphc.api import grad, hessian, jit, trace, value_and_grad
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GraphcError", "Graph", "grad", "hessian", "jit", "logsumexp", "relu", "sigmoid", "softmax",
-    "trace", "tree_flatten", "tree_unflatten", "value_and_grad",
+    "ravel_pytree", "trace", "tree_flatten", "tree_unflatten", "value_and_grad",
 ]

@@ -353,24 +353,30 @@ def hessian(fun: Callable, argnums=0) -> Callable:
 
 
 def _jacobian(fun: Callable, argnums) -> Callable:
-    """Reverse-mode Jacobian of ``fun`` (whose results are arrays), one gradient per output element."""
-    many = isinstance(argnums, (tuple, list))
+    """Reverse-mode Jacobian of ``fun``, one gradient per output element, for pytrees of arrays.
+
+    The result has ``fun``'s output structure with each leaf replaced by the differentiated
+    arguments' structure, whose leaves are blocks of shape ``output leaf shape + argument leaf shape``.
+    """
 
     def jacobian(*args):
-        outs = fun(*args)
-        outs = outs if many else (outs,)
         nums = _normalize_argnums(argnums, len(args), "hessian")
-        blocks = []
-        for i, out in enumerate(outs):
-            flat = np.reshape(out, (-1,))
-            rows = [grad(lambda *a, i=i, k=k: np.reshape((fun(*a) if many else (fun(*a),))[i], (-1,))[k],
-                         argnums=nums)(*args) for k in range(int(np.size(flat)))]
-            row_blocks = []
-            for j, n in enumerate(nums):
-                stacked = np.stack([r[j] for r in rows]) if rows else np.zeros((0,) + np.shape(args[n]))
-                row_blocks.append(np.reshape(stacked, np.shape(out) + np.shape(args[n])))
-            blocks.append(tuple(row_blocks) if many else row_blocks[0])
-        return tuple(blocks) if many else blocks[0]
+        selected = tuple(args[n] for n in nums) if isinstance(argnums, (tuple, list)) else args[nums[0]]
+        in_leaves, in_tree = tree_flatten(selected)
+        out_leaves, out_tree = tree_flatten(fun(*args))
+        rows_per_output = []
+        for i, out in enumerate(out_leaves):
+            def element(*a, i=i, k=0):
+                return np.reshape(tree_flatten(fun(*a))[0][i], (-1,))[k]
+
+            rows = [tree_flatten(grad(functools.partial(element, i=i, k=k), argnums=argnums)(*args))[0]
+                    for k in range(int(np.size(out)))]
+            blocks = []
+            for j, x in enumerate(in_leaves):
+                stacked = np.stack([r[j] for r in rows]) if rows else np.zeros((0,) + np.shape(x))
+                blocks.append(np.reshape(stacked, np.shape(out) + np.shape(x)))
+            rows_per_output.append(tree_unflatten(in_tree, blocks))
+        return tree_unflatten(out_tree, rows_per_output)
 
     return jacobian
 

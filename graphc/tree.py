@@ -6,12 +6,16 @@
 >>> tree_unflatten(tree, [20.0, 10.0])
 {'b': (20.0, None), 'w': 10.0}
 
+``ravel_pytree`` turns a pytree of arrays into one flat vector and back (for scipy.optimize).
+
 Dict keys are visited in sorted order, as JAX does, so equal structures flatten alike.
 ``None`` is an empty subtree, not a leaf.
 """
 from __future__ import annotations
 
 from typing import Any, NamedTuple
+
+import numpy as np
 
 from graphc.errors import GraphcError
 
@@ -105,3 +109,37 @@ def _unflatten(treedef: TreeDef, it):
     if treedef.kind == "dict":
         return dict(zip(treedef.keys, children))
     return children if treedef.kind == "list" else tuple(children)
+
+
+def ravel_pytree(tree: Any):
+    """Flatten a pytree of arrays and numbers into one float64 vector, and a function to undo it.
+
+    >>> flat, unravel = ravel_pytree({"w": np.ones((2, 2)), "b": 0.5})
+    >>> flat
+    array([0.5, 1. , 1. , 1. , 1. ])
+    >>> unravel(flat * 2)["w"]
+    array([[2., 2.],
+           [2., 2.]])
+
+    Meant for optimizers that want a flat vector (``scipy.optimize.minimize``): the leaves keep
+    their shapes and dtypes when unravelled; a Python float leaf comes back as a NumPy float.
+    """
+    leaves, treedef = tree_flatten(tree)
+    arrays = [np.asarray(leaf) for leaf in leaves]
+    shapes = [a.shape for a in arrays]
+    dtypes = [a.dtype for a in arrays]
+    sizes = [a.size for a in arrays]
+    flat = np.concatenate([a.ravel().astype(np.float64) for a in arrays]) if arrays else np.zeros(0)
+
+    def unravel(vector) -> Any:
+        vector = np.asarray(vector)
+        if vector.shape != flat.shape:
+            raise GraphcError(f"unravel expects a vector of shape {flat.shape}, got {vector.shape}")
+        parts, start = [], 0
+        for shape, dtype, size in zip(shapes, dtypes, sizes):
+            part = vector[start:start + size].reshape(shape).astype(dtype)
+            parts.append(part[()] if shape == () else part)
+            start += size
+        return tree_unflatten(treedef, parts)
+
+    return flat, unravel
