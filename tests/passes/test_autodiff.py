@@ -51,14 +51,10 @@ def test_every_op_has_an_adjoint_or_is_marked_nondifferentiable(name):
     assert callable(adjoint) or adjoint is NONDIFFERENTIABLE, f"no adjoint rule for {name!r}"
 
 
-@pytest.mark.parametrize("name, case", DIFFERENTIABLE)
-def test_vjp_matches_central_differences(name, case, rng):
-    args = case.inputs(name, rng)
-    nums = case.float_operands(name)
+def check_vjp(case, args, nums, rng):
+    """The gradient of ``sum(case(args) * w)`` against central differences in a random direction."""
     w = rng.normal(size=np.shape(case.numpy(*args)))
-    fun = weighted_sum(case, w)
-    graph, grads = reference_grad(fun, nums, *args)
-    assert name in {d["op"] for _, d in graph.nx.nodes(data=True)}
+    graph, grads = reference_grad(weighted_sum(case, w), nums, *args)
     for i, g in zip(nums, grads):
         assert np.shape(g) == np.shape(args[i]) and np.result_type(g) == np.float64
         assert np.all(np.isfinite(g))
@@ -67,19 +63,18 @@ def test_vjp_matches_central_differences(name, case, rng):
     fd = (numeric(shifted(args, nums, v, EPS)) - numeric(shifted(args, nums, v, -EPS))) / (2 * EPS)
     analytic = sum(np.sum(g * d) for g, d in zip(grads, v))
     np.testing.assert_allclose(analytic, fd, rtol=1e-6, atol=1e-8)
+    return graph
+
+
+@pytest.mark.parametrize("name, case", DIFFERENTIABLE)
+def test_vjp_matches_central_differences(name, case, rng):
+    graph = check_vjp(case, case.inputs(name, rng), case.float_operands(name), rng)
+    assert name in {d["op"] for _, d in graph.nx.nodes(data=True)}
 
 
 @pytest.mark.parametrize("case", [c for c in COMPOSITE_CASES if c.fd], ids=lambda c: c.id)
 def test_composite_vjp_matches_central_differences(case, rng):
-    args = case.composite_inputs(rng)
-    nums = case.float_operands()
-    w = rng.normal(size=np.shape(case.numpy(*args)))
-    graph, grads = reference_grad(weighted_sum(case, w), nums, *args)
-    v = [rng.normal(size=np.shape(args[i])) for i in nums]
-    numeric = lambda a: np.sum(case.numpy(*a) * w)  # noqa: E731 -- NumPy only
-    fd = (numeric(shifted(args, nums, v, EPS)) - numeric(shifted(args, nums, v, -EPS))) / (2 * EPS)
-    analytic = sum(np.sum(g * d) for g, d in zip(grads, v))
-    np.testing.assert_allclose(analytic, fd, rtol=1e-6, atol=1e-8)
+    check_vjp(case, case.composite_inputs(rng), case.float_operands(), rng)
 
 
 @pytest.mark.parametrize("name, case", ELEMENTWISE)
