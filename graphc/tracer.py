@@ -130,6 +130,8 @@ class Tracer:
     def __rtruediv__(self, other): return apply("divide", other, self)
     def __pow__(self, other): return apply("power", self, other)
     def __rpow__(self, other): return apply("power", other, self)
+    def __mod__(self, other): return np.remainder(self, other)
+    def __rmod__(self, other): return np.remainder(other, self)
     def __matmul__(self, other): return np.matmul(self, other)
     def __rmatmul__(self, other): return np.matmul(other, self)
     def __neg__(self): return apply("negative", self)
@@ -149,7 +151,6 @@ class Tracer:
         return method
 
     __floordiv__ = __rfloordiv__ = _unsupported_operator("//")
-    __mod__ = __rmod__ = _unsupported_operator("%")
     __and__ = __rand__ = __or__ = __ror__ = __xor__ = __invert__ = _unsupported_operator("&, |, ^ or ~")
     del _unsupported_operator
 
@@ -213,8 +214,9 @@ class Tracer:
         return (self[i] for i in range(len(self)))
 
     def __getitem__(self, index):
-        if any(isinstance(e, Tracer) for e in (index if isinstance(index, tuple) else (index,))):
-            raise unsupported("indexing with a traced index", "indices must be Python ints or static slices")
+        if any(isinstance(e, (Tracer, list, np.ndarray)) for e in (index if isinstance(index, tuple) else (index,))):
+            from graphc.ops.gather import advanced_index  # integer arrays, constant masks, traced indices
+            return advanced_index(self, index)
         return apply("getitem", self, index=normalize_index(index, self.shape))
 
     def __setitem__(self, index, value):
