@@ -1,6 +1,6 @@
 """The public transformations: jit, grad, value_and_grad, hessian, and trace.
 
-Each returns a :class:`Transformed` callable. On the first call for an argument signature
+Each returns a :class:`CompiledFunction`. On the first call for an argument signature
 (pytree structure, shapes and dtypes) it traces the function, differentiates it if asked,
 optimizes and compiles the graph, and keeps the result; later calls with the same signature
 reuse it. Called on tracers (inside another transformation) it inlines its graph instead,
@@ -24,9 +24,6 @@ from graphc.passes import DEFAULT_PIPELINE, PassStats, run_pipeline
 from graphc.passes.autodiff import differentiate
 from graphc.codegen.compile import add_specialization, build_kernel, specialize
 from graphc.runner import array_key, make_router, make_runner
-
-_MODES = ("jit", "grad", "value_and_grad")
-
 
 def _normalize_argnums(argnums, nargs: int, name: str) -> tuple[int, ...]:
     many = isinstance(argnums, (tuple, list))
@@ -57,9 +54,12 @@ class Lowered:
         source: the generated Numba source.
         stats: a :class:`PassStats` per stage: tracing, each optimization pass, code generation.
         dispatcher: the compiled ``numba`` dispatcher. Call it with the flattened argument leaves in
-            order (``graphc.tree_flatten(args)[0]``), 0-d values as scalars, each with the dtype it was
-            lowered for; it returns the tuple of flattened results (for ``value_and_grad``: the value,
-            then the gradients). It can be called from the user's own ``@numba.njit`` functions.
+            order (``graphc.tree_flatten(args)[0]``), 0-d values as scalars, each with the shape and
+            dtype it was lowered for (another shape raises ``ArgumentShapeError``, another dtype
+            ``TypeError``). When the results are arrays, scalars and (nested) tuples it returns them in
+            that structure, e.g. ``(value, (gx, gy))`` for ``value_and_grad(f, argnums=(0, 1))``;
+            with lists or dicts among the results it returns the flat tuple of result leaves. It can
+            be called from the user's own ``@numba.njit`` functions.
         path: the generated module's file in the disk cache, or None when compiled in memory.
         traced: the graph before optimization.
     """
