@@ -96,6 +96,15 @@ class ArgumentShapeError(SignatureError):
     """
 
 
+class IndexOutOfBoundsError(GraphcError, IndexError):
+    """A traced index was outside its axis when the function ran.
+
+    Constant indices are checked while tracing (a ShapeError); traced ones (``x[np.argmax(y)]``) only
+    have values at run time. Compiled kernels raise this with a fixed message; the reference evaluator
+    raises it with NumPy's own message. Fix: keep the index in ``-n <= i < n`` (``np.clip`` it).
+    """
+
+
 class GraphcInternalError(GraphcError):
     """A bug in graphc itself, not in the user's code.
 

@@ -257,6 +257,7 @@ class Tracer:
     def swapaxes(self, axis1, axis2): return np.swapaxes(self, axis1, axis2)
     def trace(self, offset=0, axis1=0, axis2=1): return np.trace(self, offset, axis1, axis2)
     def diagonal(self, offset=0, axis1=0, axis2=1): return np.diagonal(self, offset, axis1, axis2)
+    def take(self, indices, axis=None): return np.take(self, indices, axis=axis)
     def conj(self): return np.conj(self)
     conjugate = conj
     real = property(lambda self: np.real(self))

@@ -117,7 +117,9 @@ def normalize_index(index, shape: tuple) -> tuple:
             dim += 1
         elif isinstance(entry, slice) and all(
                 v is None or isinstance(v, (int, np.integer)) for v in (entry.start, entry.stop, entry.step)):
-            out.append(("s",) + entry.indices(shape[dim]))
+            bounds = entry.indices(shape[dim])
+            # An empty slice is spelled 0:0:1: a start of -1 left by indices() would mean "the last".
+            out.append(("s",) + (bounds if len(range(*bounds)) else (0, 0, 1)))
             dim += 1
         else:
             raise unsupported(f"indexing with {type(entry).__name__}",
