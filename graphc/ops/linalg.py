@@ -1,44 +1,58 @@
-"""Linear algebra: matmul of 1-d and 2-d operands; np.dot on top of it."""
+"""Linear algebra: matmul with NumPy's batch broadcasting; np.dot and tensor contractions on top of it."""
 from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 
 import numpy as np
 
 from graphc.ops import (
-    Aval, Statements, apply, defcomposite, defop, dtype_source, ndim_of, probe_dtype, shape_of, unsupported,
+    Aval, Statements, apply, broadcast_shapes, defcomposite, defop, dtype_source, ndim_of, normalize_axis,
+    probe_dtype, shape_of, unbroadcast, unsupported,
 )
 from graphc.errors import ShapeError, user_frame
 
 
+def _promoted(a: tuple, b: tuple) -> tuple:
+    """NumPy's view of matmul operands: a 1-d ``a`` is a row (1, k), a 1-d ``b`` a column (k, 1)."""
+    return (a if len(a) >= 2 else (1,) + a), (b if len(b) >= 2 else b + (1,))
+
+
 def _matmul_shape(a: Aval, b: Aval) -> Aval:
-    if not (1 <= len(a.shape) <= 2 and 1 <= len(b.shape) <= 2):
-        raise unsupported(f"matmul of {len(a.shape)}-d and {len(b.shape)}-d operands",
-                          "graphc's matmul takes 1-d and 2-d operands")
-    inner_a = a.shape[-1]
-    inner_b = b.shape[0]
-    if inner_a != inner_b:
+    if not a.shape or not b.shape:
+        raise ShapeError("matmul does not take 0-d operands; use * for a product with a scalar", user_frame())
+    pa, pb = _promoted(a.shape, b.shape)
+    if pa[-1] != pb[-2]:
         raise ShapeError(f"matmul shapes {a.shape} and {b.shape} do not align "
-                         f"({inner_a} != {inner_b})", user_frame())
-    shape = a.shape[:-1] + b.shape[1:]
+                         f"({pa[-1]} != {pb[-2]})", user_frame())
+    batch = broadcast_shapes("matmul", pa[:-2], pb[:-2])
+    shape = batch + (pa[-2:-1] if len(a.shape) >= 2 else ()) + (pb[-1:] if len(b.shape) >= 2 else ())
     return Aval(shape, probe_dtype(np.multiply, a.dtype, b.dtype))
 
 
-def _as_matrix(x, row: bool):
-    """View a 1-d operand as a 1-row (left) or 1-column (right) matrix."""
-    if ndim_of(x) == 2:
-        return x
-    n = shape_of(x)[0]
-    return apply("reshape", x, shape=(1, n) if row else (n, 1))
+def _swap(x):
+    """The matrix transpose of the last two axes."""
+    n = ndim_of(x)
+    return apply("transpose", x, axes=tuple(range(n - 2)) + (n - 1, n - 2))
 
 
 def _matmul_adjoint(g, out, a, b):
-    a2, b2 = _as_matrix(a, row=True), _as_matrix(b, row=False)
-    g2 = apply("reshape", g, shape=(shape_of(a2)[0], shape_of(b2)[1]))
-    ga = apply("reshape", g2 @ apply("transpose", b2, axes=(1, 0)), shape=shape_of(a))
-    gb = apply("reshape", apply("transpose", a2, axes=(1, 0)) @ g2, shape=shape_of(b))
-    return ga, gb
+    # On the promoted operands: ga = g @ b^T and gb = a^T @ g, summed over broadcast batch axes.
+    sa, sb = shape_of(a), shape_of(b)
+    pa, pb = _promoted(sa, sb)
+    a2 = a if pa == sa else apply("reshape", a, shape=pa)
+    b2 = b if pb == sb else apply("reshape", b, shape=pb)
+    gshape = broadcast_shapes("matmul", pa[:-2], pb[:-2]) + (pa[-2], pb[-1])
+    g2 = g if shape_of(g) == gshape else apply("reshape", g, shape=gshape)
+    ga = unbroadcast(apply("matmul", g2, _swap(b2)), pa)
+    if len(pb) == 2 and len(pa) > 2:  # a (..., n, k) against one matrix: fold the batch into rows (one GEMM)
+        rows = math.prod(gshape[:-1])
+        gb = apply("matmul", _swap(apply("reshape", a2, shape=(rows, pa[-1]))),
+                   apply("reshape", g2, shape=(rows, pb[-1])))
+    else:
+        gb = unbroadcast(apply("matmul", _swap(a2), g2), pb)
+    return (ga if pa == sa else apply("reshape", ga, shape=sa)), (gb if pb == sb else apply("reshape", gb, shape=sb))
 
 
 @functools.lru_cache(maxsize=None)
@@ -47,39 +61,93 @@ def numba_has_blas() -> bool:
     return importlib.util.find_spec("scipy") is not None
 
 
+def _emit_2d(a: str, b: str, sa: tuple, sb: tuple, out: tuple, dtype) -> str:
+    """A 1-d/2-d product in nopython mode: np.dot (BLAS) for floats, loops for other dtypes."""
+    if dtype.kind in "fc":
+        return f"np.dot({a}, {b})"
+    a2 = f"{a}.reshape((1, {sa[0]}))" if len(sa) == 1 else a
+    b2 = f"{b}.reshape(({sb[0]}, 1))" if len(sb) == 1 else b
+    rows, cols = (1 if len(sa) == 1 else sa[0]), (1 if len(sb) == 1 else sb[1])
+    product = f"_matmul_loops({a2}, {b2}, np.zeros(({rows}, {cols}), {dtype_source(dtype)}))"
+    return f"{product}[0, 0]" if out == () else f"{product}.reshape({out})"
+
+
 def _emit_matmul(args, node, operands):
     # Numba's np.dot wants one dtype: mixed operands are cast to the result's first.
     a, b = (f"{x}.astype({dtype_source(node['dtype'])})" if o["dtype"] != node["dtype"] else x
             for x, o in zip(args, operands))
-    if node["dtype"].kind in "fc":
-        if numba_has_blas():  # BLAS in nopython mode (C- or F-contiguous operands)
-            return f"np.dot({a}, {b})"
-        # No SciPy: NumPy's own BLAS, called out of nopython mode (a few microseconds a call).
-        shape = node["shape"]
-        kind = node["dtype"].name + ("" if not shape else "[" + ", ".join([":"] * (len(shape) - 1) + ["::1"]) + "]")
-        result = f"np.ascontiguousarray(np.dot({a}, {b}))" if shape else f"np.dot({a}, {b})[()]"
+    (sa, sb), out, dtype = (o["shape"] for o in operands), node["shape"], node["dtype"]
+    if dtype.kind in "fc" and not numba_has_blas():
+        # No SciPy: NumPy's own BLAS (and batch loop), called out of nopython mode (a few microseconds a call).
+        kind = dtype.name + ("" if not out else "[" + ", ".join([":"] * (len(out) - 1) + ["::1"]) + "]")
+        call = f"np.dot({a}, {b})" if len(sa) <= 2 and len(sb) <= 2 else f"np.matmul({a}, {b})"
+        result = f"np.ascontiguousarray({call})" if out else f"{call}[()]"
         return Statements(f"with numba.objmode({{out}}='{kind}'):\n    {{out}} = {result}")
-    (sa, sb), out = (o["shape"] for o in operands), node["shape"]
-    a2 = f"{a}.reshape((1, {sa[0]}))" if len(sa) == 1 else a
-    b2 = f"{b}.reshape(({sb[0]}, 1))" if len(sb) == 1 else b
-    rows, cols = (1 if len(sa) == 1 else sa[0]), (1 if len(sb) == 1 else sb[1])
-    product = f"_matmul_loops({a2}, {b2}, np.zeros(({rows}, {cols}), {dtype_source(node['dtype'])}))"
-    return f"{product}[0, 0]" if out == () else f"{product}.reshape({out})"
+    if len(sa) <= 2 and len(sb) <= 2:
+        return _emit_2d(a, b, sa, sb, out, dtype)
+    if len(sb) <= 2:  # a stack of matrices times one matrix (or vector): one product of the stacked rows
+        rows = math.prod(sa[:-1])
+        flat = _emit_2d(f"np.ascontiguousarray({a}).reshape(({rows}, {sa[-1]}))", b, (rows, sa[-1]), sb,
+                        (rows,) + sb[1:], dtype)
+        return f"{flat}.reshape({out})"
+    # Batched: one 2-d product per output matrix, operands picked by broadcast batch index.
+    pa, pb = _promoted(sa, sb)
+    batch = out[:len(out) - (len(sa) >= 2) - (len(sb) >= 2)]
+    pad = lambda p: tuple([1] * (len(batch) - len(p) + 2) + list(p[:-2]))  # noqa: E731
+    stacks = [f"np.ascontiguousarray({x}).reshape(({math.prod(p[:-2])}, {p[-2]}, {p[-1]}))" for x, p in
+              ((a, pa), (b, pb))]
+    index = [f"_batch_index({pad(p)}, {batch})" for p in (pa, pb)]
+    helper = "_batched_matmul" if dtype.kind in "fc" else "_batched_matmul_loops"
+    target = f"np.zeros(({math.prod(batch)}, {pa[-2]}, {pb[-1]}), {dtype_source(dtype)})"
+    return f"{helper}({stacks[0]}, {stacks[1]}, {index[0]}, {index[1]}, {target}).reshape({out})"
 
 
 defop("matmul", arity=2, shape=_matmul_shape, reference=np.matmul, numpy=(np.matmul,),
-      adjoint=_matmul_adjoint, emit=_emit_matmul, doc="matrix product of 1-d/2-d operands (a @ b)")
+      adjoint=_matmul_adjoint, emit=_emit_matmul, version=2,
+      doc="matrix product (a @ b), 1-d operands promoted and batch axes broadcast as NumPy does")
+
+
+# ---- contractions as one matmul -------------------------------------------------------------------
+def contract(a, b, axes_a: tuple, axes_b: tuple):
+    """Sum ``a`` and ``b`` over paired axes: free axes of ``a`` then of ``b``, like ``np.tensordot``.
+
+    The contracted axes go last in ``a`` and first in ``b``, so the whole contraction is one 2-d matmul
+    (BLAS); with nothing to contract it is a broadcasting product (an outer product).
+    """
+    sa, sb = shape_of(a), shape_of(b)
+    for i, j in zip(axes_a, axes_b):
+        if sa[i] != sb[j]:
+            raise ShapeError(f"shape mismatch for sum: axis {i} of {sa} and axis {j} of {sb}", user_frame())
+    free_a = [i for i in range(len(sa)) if i not in axes_a]
+    free_b = [j for j in range(len(sb)) if j not in axes_b]
+    out = tuple(sa[i] for i in free_a) + tuple(sb[j] for j in free_b)
+    if not axes_a:
+        return apply("reshape", a, shape=sa + (1,) * len(sb)) * b
+    k = math.prod(sa[i] for i in axes_a)
+    m, n = math.prod(out[:len(free_a)]), math.prod(out[len(free_a):])
+    a2 = _moved(a, free_a + list(axes_a), (k,) if not free_a else (m, k))
+    b2 = _moved(b, list(axes_b) + free_b, (k,) if not free_b else (k, n))
+    product = apply("matmul", a2, b2)
+    return product if shape_of(product) == out else apply("reshape", product, shape=out)
+
+
+def _moved(x, order: list, shape: tuple):
+    if order != sorted(order):
+        x = apply("transpose", x, axes=tuple(order))
+    return x if shape_of(x) == shape else apply("reshape", x, shape=shape)
 
 
 def dot(a, b, out=None):
-    """``np.dot``: a product with a scalar, or matmul for 1-d and 2-d operands."""
+    """``np.dot``: a product with a scalar, matmul for 1-d and 2-d operands, else a contraction of the
+    last axis of ``a`` with the second-to-last of ``b``."""
     if out is not None:
         raise unsupported("np.dot with out=")
     if ndim_of(a) == 0 or ndim_of(b) == 0:
         return a * b
-    if ndim_of(a) > 2 or ndim_of(b) > 2:
-        raise unsupported("np.dot of arrays with more than 2 dimensions", "use np.matmul or np.tensordot")
-    return apply("matmul", a, b)
+    if ndim_of(a) <= 2 and ndim_of(b) <= 2:
+        return apply("matmul", a, b)
+    axis_b = normalize_axis(-2 if ndim_of(b) >= 2 else -1, ndim_of(b), "dot")
+    return contract(a, b, (ndim_of(a) - 1,), axis_b)
 
 
 defcomposite((np.dot,), dot)
