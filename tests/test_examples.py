@@ -1,0 +1,66 @@
+"""The examples in examples/ run as scripts (reduced sizes with --quick) and reach what they promise."""
+from __future__ import annotations
+
+import pathlib
+import re
+import subprocess
+import sys
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+
+def run_example(name: str, *args) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_digits_mlp_quick_trains_with_a_progress_bar():
+    done = run_example("digits_mlp.py", "--quick")
+    assert float(re.search(r"test accuracy: ([\d.]+)%", done.stdout).group(1)) >= 85
+    assert "training: 100%" in done.stderr and "loss=" in done.stderr  # tqdm's bar, with the loss
+
+
+def test_digits_mlp_full_reaches_95_percent():
+    # 40 epochs of 42 batches take a fraction of a second once compiled: the promise itself is checked.
+    done = run_example("digits_mlp.py")
+    assert float(re.search(r"test accuracy: ([\d.]+)%", done.stdout).group(1)) >= 95
+
+
+def test_lbfgs_quick_converges_to_the_known_optima():
+    done = run_example("lbfgs.py", "--quick")
+    out = done.stdout
+    assert float(re.search(r"max \|x - 1\| = (\S+) ", out).group(1)) < 1e-4
+    assert float(re.search(r"\|gradient\| = (\S+)", out).group(1)) < 1e-6
+    assert float(re.search(r"max \|theta - theta_ref\| = (\S+)", out).group(1)) < 1e-5
+    assert "all converged to the known optimum" in out
+
+
+def test_njit_training_loop_quick_matches_the_python_loop():
+    done = run_example("njit_training_loop.py", "--quick")
+    losses = [float(v) for v in re.findall(r"mean batch loss ([\d.]+)", done.stdout)]
+    assert losses[-1] < losses[0] / 2
+    assert float(re.search(r"weights\(Python loop\)\| = (\S+)", done.stdout).group(1)) < 1e-9
+
+
+def test_njit_training_loop_without_numba_blas():
+    # Without SciPy, Numba has no np.dot and graphc calls NumPy's BLAS from objmode: that kernel must
+    # still be callable from the user's own @njit loop.
+    code = ("import runpy, sys, graphc.ops.linalg as linalg\n"
+            "linalg.numba_has_blas = lambda: False\n"
+            "sys.argv = ['njit_training_loop.py', '--quick']\n"
+            f"runpy.run_path({str(EXAMPLES / 'njit_training_loop.py')!r}, run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "trained" in done.stdout.splitlines()[-1]
+
+
+def test_readme_quick_start_runs():
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    code = re.search(r"## Quick start\n\n```python\n(.*?)```", readme, re.S).group(1)
+    assert len(code.strip().splitlines()) <= 16
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "graph (W: f64[3], b: f64[], X: f64[100,3], y: f64[100]) -> f64[]" in done.stdout
+    assert "def kernel(" in done.stdout
