@@ -72,10 +72,23 @@ def _emit_2d(a: str, b: str, sa: tuple, sb: tuple, out: tuple, dtype) -> str:
     return f"{product}[0, 0]" if out == () else f"{product}.reshape({out})"
 
 
+# Operands these ops make may be strided views (Numba types them layout 'A'), on which np.dot warns
+# and copies anyway. A transposed matrix is asked to be F-contiguous: free for the .T of a C array.
+_STRIDED = frozenset({"getitem", "broadcast_to", "transpose"})
+
+
+def _blas_operand(name: str, operand: dict, dtype) -> str:
+    if operand["dtype"] != dtype:  # Numba's np.dot wants one dtype: cast to the result's first
+        return f"{name}.astype({dtype_source(dtype)})"
+    if operand.get("op") == "transpose" and len(operand["shape"]) == 2:
+        return f"np.asfortranarray({name})"
+    if operand.get("op") in _STRIDED:
+        return f"np.ascontiguousarray({name})"
+    return name
+
+
 def _emit_matmul(args, node, operands):
-    # Numba's np.dot wants one dtype: mixed operands are cast to the result's first.
-    a, b = (f"{x}.astype({dtype_source(node['dtype'])})" if o["dtype"] != node["dtype"] else x
-            for x, o in zip(args, operands))
+    a, b = (_blas_operand(x, o, node["dtype"]) for x, o in zip(args, operands))
     (sa, sb), out, dtype = (o["shape"] for o in operands), node["shape"], node["dtype"]
     if dtype.kind in "fc" and not numba_has_blas():
         # No SciPy: NumPy's own BLAS (and batch loop), called out of nopython mode (a few microseconds a call).

@@ -165,3 +165,14 @@ def test_ops_run_as_numpy_ufuncs_are_spelled_as_numpy_names():
     assert flagged
     for op in flagged:
         assert getattr(np, op.name) is op.reference
+
+
+def test_matmul_of_slices_and_transposes_needs_no_numba_copy_warning():
+    import warnings
+
+    X, t, W = np.arange(15.0).reshape(5, 3), np.ones(4), np.ones((4, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", numba.NumbaPerformanceWarning)
+        np.testing.assert_array_equal(graphc.jit(lambda t, X: X @ t[:-1])(t, X), X.sum(axis=1))
+        g = graphc.grad(lambda W, X: np.sum(X[:, ::2] @ W.T))(W, X)
+    np.testing.assert_allclose(g, np.tile(X[:, ::2].sum(axis=0), (4, 1)))
