@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import graphc
-from graphc.ops import NONZERO, POSITIVE, REAL, REGISTRY, UNIT, apply
+from graphc.ops import AT_LEAST_ONE, NONZERO, POSITIVE, REAL, REGISTRY, UNIT, apply
 from graphc.ops.shape import normalize_index
 
 # Operand kinds beyond the op domains: conditions, small integers (ties), inf/NaN mixes.
@@ -33,6 +33,8 @@ def sample(rng: np.random.Generator, shape: tuple, domain: str, dtype=np.float64
         x = rng.uniform(0.5, 2.0, size)
     elif domain == UNIT:
         x = rng.uniform(-0.9, 0.9, size)
+    elif domain == AT_LEAST_ONE:
+        x = rng.uniform(1.1, 3.0, size)
     elif domain == NONZERO:
         x = rng.choice([-1.0, 1.0], size) * rng.uniform(0.5, 2.0, size)
     elif domain == INTS:

@@ -75,10 +75,10 @@ def test_unsupported_numpy_function_is_named(fn, name):
 
 def test_unsupported_ufunc_is_named():
     def f(x):
-        return np.arcsinh(x)
+        return np.spacing(x)
 
     msg = raised(UnsupportedOperationError, graphc.trace, f, np.ones(3))
-    assert "np.arcsinh" in msg and at_line(f, 1) in msg
+    assert "np.spacing" in msg and at_line(f, 1) in msg
 
 
 def test_unsupported_operator_and_assignment():

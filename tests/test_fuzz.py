@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import graphc
 from graphc.evaluate import evaluate
-from graphc.ops import NONDIFFERENTIABLE, POSITIVE, REGISTRY, UNIT, NONZERO
+from graphc.ops import AT_LEAST_ONE, NONDIFFERENTIABLE, NONZERO, POSITIVE, REGISTRY, UNIT
 
 EXAMPLES = int(os.environ.get("GRAPHC_FUZZ_EXAMPLES", "8"))
 
@@ -36,6 +36,8 @@ def _into_domain(name, v):
         return np.tanh(v) * 0.9
     if domain == NONZERO:
         return v * v + 0.5
+    if domain == AT_LEAST_ONE:
+        return v * v + 1.25
     return np.tanh(v) * 2.0  # bounded: exp, sinh-like ops stay well inside float range
 
 

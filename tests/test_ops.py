@@ -11,7 +11,7 @@ from hypothesis import given, settings
 
 import graphc
 from graphc.evaluate import evaluate
-from graphc.ops import NONDIFFERENTIABLE, NONZERO, NUMPY_API, POSITIVE, REAL, REGISTRY, UNIT, OpDef
+from graphc.ops import AT_LEAST_ONE, NONDIFFERENTIABLE, NONZERO, NUMPY_API, POSITIVE, REAL, REGISTRY, UNIT, OpDef
 
 from op_cases import BOOL, CASES, COMPOSITE_CASES, SPECIAL_VALUES, sample, shapes_and_basic_indices
 
@@ -54,7 +54,7 @@ def test_op_declaration_is_complete(name):
     assert callable(op.shape), "no shape rule"
     assert callable(op.reference), "no reference implementation"
     assert op.doc and op.doc.strip(), "no doc line"
-    assert op.domain in (REAL, POSITIVE, UNIT, NONZERO)
+    assert op.domain in (REAL, POSITIVE, UNIT, NONZERO, AT_LEAST_ONE)
     assert isinstance(op.version, int) and op.version >= 1
     if getattr(op, "internal", False):
         return  # made by the fusion pass; emitted by codegen's loop builder, never differentiated
@@ -171,6 +171,7 @@ def test_sample_respects_domains(rng):
     assert np.all(sample(rng, (1000,), POSITIVE) > 0)
     assert np.all(np.abs(sample(rng, (1000,), UNIT)) < 1)
     assert np.all(np.abs(sample(rng, (1000,), NONZERO)) >= 0.5)
+    assert np.all(sample(rng, (1000,), AT_LEAST_ONE) > 1)
     assert np.all(np.abs(sample(rng, (1000,), REAL)) >= 0.1)
     assert sample(rng, (4,), BOOL).dtype == np.bool_
     assert sample(rng, (2, 3), REAL, np.float32).dtype == np.float32

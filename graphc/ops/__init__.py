@@ -31,7 +31,7 @@ class Aval(NamedTuple):
 
 
 # Input domains the tests sample from, per op.
-REAL, POSITIVE, UNIT, NONZERO = "real", "positive", "unit", "nonzero"
+REAL, POSITIVE, UNIT, NONZERO, AT_LEAST_ONE = "real", "positive", "unit", "nonzero", "at least one"
 
 #: An adjoint rule for ops whose output carries no gradient (comparisons, sign).
 NONDIFFERENTIABLE = "nondifferentiable"
@@ -223,7 +223,10 @@ def operations_table() -> str:
         if op.internal:
             continue
         names = _SPELLED.get(name) or ", ".join(sorted(set(spellings.get(name, [])))) or "(made by graphc)"
-        gradient = "none (boolean or integer result)" if op.adjoint is NONDIFFERENTIABLE else "yes"
+        gradient = "yes"
+        if op.adjoint is NONDIFFERENTIABLE:
+            result = probe_dtype(op.reference, *[np.float64] * (op.arity or 1)) if op.elementwise else None
+            gradient = "zero (piecewise constant)" if result is not None and result.kind == "f" else "none"
         rows.append(f"| `{name}` | {names} | {gradient} | {op.doc.replace('|', '&#124;')} |")
     composites = sorted(f"`np.{getattr(fn, '__name__', fn)}`" for fn, h in NUMPY_API.items()
                         if getattr(h, "__name__", "") not in REGISTRY)
