@@ -237,4 +237,4 @@ def operations_table() -> str:
 
 # Importing the op modules fills REGISTRY and NUMPY_API.
 from graphc.ops import elementwise, reduce, linalg, shape, composite, fused  # noqa: E402,F401
-from graphc.ops import ufuncs, scans, manip, joins, contract, gather  # noqa: E402,F401
+from graphc.ops import ufuncs, scans, differences, manip, joins, contract, gather  # noqa: E402,F401
