@@ -121,9 +121,11 @@ def specialize(kernel: Kernel, args: list) -> None:
             _compile(dispatcher, signature)
         except Exception:
             # Numba does not survive a damaged cache index (it unpickles it as is): drop its files
-            # for this module and compile afresh; a second failure is a real one.
-            if not _drop_numba_cache(kernel.path):
+            # for this module and compile afresh; a second failure is a real one. (Another process
+            # may have dropped them first, so the retry does not depend on finding any.)
+            if kernel.path is None:
                 raise
+            _drop_numba_cache(kernel.path)
             _compile(dispatcher, signature)
     except Exception as error:  # noqa: BLE001 -- any Numba failure on generated code is ours
         raise GraphcInternalError(f"Numba could not compile graphc's generated code (graphc bug; please "
@@ -140,7 +142,8 @@ def _compile(dispatcher, signature) -> None:
     try:
         dispatcher.compile(signature)
     finally:
-        dispatcher.disable_compile()
+        if dispatcher.signatures:  # Numba refuses to lock a dispatcher that has nothing compiled
+            dispatcher.disable_compile()
 
 
 def add_specialization(dispatcher, args: list) -> None:
