@@ -16,4 +16,4 @@ def test_operations_table_matches_the_registry():
 
 def test_readme_has_exactly_the_two_setup_commands():
     blocks = re.findall(r"```\n(pip install[^\n]*)\n```", README.read_text())
-    assert blocks == ['pip install -e . && graphc demo', 'pip install -e ".[test]" && python -m pytest -q']
+    assert blocks == ['pip install -e . && graphc demo', 'pip install -e ".[test]" && python -m pytest -q -n auto']

@@ -1,8 +1,9 @@
 """Every op through the compiled path agrees with the reference evaluator, value and gradient.
 
-One kernel per op covers all of its cases (a compile costs far more than a case), so the whole
-registry compiles in well under a minute. float64 is checked to rtol 1e-12; float32 to 2e-6, since
-Numba's loops sum in another order than NumPy's pairwise summation.
+One kernel per op covers all of its cases (a compile costs far more than a case; putting several
+ops in one kernel was measured slower still, Numba's compile time growing faster than the code).
+float64 values and gradients are checked to rtol 1e-12; float32 values to 2e-6, since Numba's loops
+sum in another order than NumPy's pairwise summation.
 """
 import numpy as np
 import pytest
@@ -45,7 +46,9 @@ def _assert_same(actual, expected, dtype):
 @pytest.mark.parametrize("name", TRACEABLE)
 def test_compiled_value_and_gradient_match_reference(name, dtype, rng):
     cases, spans, inputs, outputs = _all_cases(name, rng, dtype)
-    differentiable = REGISTRY[name].adjoint is not NONDIFFERENTIABLE
+    # Gradients are compiled in float64; float32 kernels check the forward values (each compile costs
+    # seconds, and float32 gradients are covered by the reference tests and test_reliability).
+    differentiable = REGISTRY[name].adjoint is not NONDIFFERENTIABLE and dtype == np.float64
     wrt = [a + i for c, (a, b) in zip(cases, spans) if c.fd and differentiable for i in c.float_operands(name)]
     weights = [rng.normal(size=np.shape(o)).astype(dtype) if np.result_type(o).kind == "f" else None
                for o in outputs(*inputs)]
