@@ -140,8 +140,8 @@ def _permute3(x3, p3, inverse):
 
 
 @_jit
-def _argmax3(x3):
-    """Index of the first maximum along the middle axis; the first NaN wins, as in NumPy."""
+def _arg_extreme3(x3, greatest):
+    """Index of the first maximum (or minimum) along the middle axis; the first NaN wins, as in NumPy."""
     pre, n, post = x3.shape
     out = np.zeros((pre, post), np.int64)
     for p in range(pre):
@@ -154,31 +154,20 @@ def _argmax3(x3):
                 if v != v:
                     out[p, q] = j
                     break
-                if v > best:
+                if (v > best) if greatest else (v < best):
                     best = v
                     out[p, q] = j
     return out
 
 
 @_jit
+def _argmax3(x3):
+    return _arg_extreme3(x3, True)
+
+
+@_jit
 def _argmin3(x3):
-    """Index of the first minimum along the middle axis; the first NaN wins, as in NumPy."""
-    pre, n, post = x3.shape
-    out = np.zeros((pre, post), np.int64)
-    for p in range(pre):
-        for q in range(post):
-            best = x3[p, 0, q]
-            if best != best:
-                continue
-            for j in range(1, n):
-                v = x3[p, j, q]
-                if v != v:
-                    out[p, q] = j
-                    break
-                if v < best:
-                    best = v
-                    out[p, q] = j
-    return out
+    return _arg_extreme3(x3, False)
 
 
 def _np_sort(x, axis):
