@@ -8,6 +8,7 @@ any of them gives a new file rather than stale machine code.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -33,6 +34,19 @@ def cache_dir() -> str:
     return os.path.join(base, "graphc")
 
 
+@functools.lru_cache(maxsize=None)
+def runtime_digest() -> str:
+    """A digest of the Numba helpers generated code calls. Numba's cache of a kernel does not notice
+    when a function it calls changes, so the helpers' source is part of every key."""
+    folder = os.path.dirname(os.path.abspath(__file__))
+    h = hashlib.sha256()
+    for name in sorted(os.listdir(folder)):
+        if name == "runtime.py" or (name.startswith("rt_") and name.endswith(".py")):
+            with open(os.path.join(folder, name), "rb") as f:
+                h.update(name.encode() + f.read())
+    return h.hexdigest()
+
+
 def graph_key(graph: Graph) -> str:
     """SHA-256 over everything that decides the generated code and its machine code."""
     from graphc import __version__
@@ -41,7 +55,8 @@ def graph_key(graph: Graph) -> str:
     from graphc.ops.linalg import numba_has_blas
 
     h.update(f"graphc={__version__};codegen={CODEGEN_VERSION};numba={numba.__version__};"
-             f"numpy={np.__version__};python={sys.version_info[:2]};blas={numba_has_blas()}\n".encode())
+             f"numpy={np.__version__};python={sys.version_info[:2]};blas={numba_has_blas()};"
+             f"runtime={runtime_digest()}\n".encode())
     for node in graph.topo_order():
         data = graph[node]
         op = data["op"]
