@@ -33,8 +33,9 @@ def _prod3(x3, out):
 
 
 @_jit
-def _cumsum3(x3, out):
-    """Running sums along the middle axis, left to right as ``np.cumsum``, in ``out``'s dtype."""
+def _scan3(x3, out, product):
+    """Running sums (or products) along the middle axis, left to right as ``np.cumsum``
+    (``np.cumprod``), in ``out``'s dtype."""
     pre, n, post = x3.shape
     for p in range(pre):
         if n == 0:
@@ -44,34 +45,26 @@ def _cumsum3(x3, out):
         if post == 1:  # contiguous rows: one running value, kept in out's dtype
             acc = out[p, 0, 0]
             for j in range(1, n):
-                acc = acc + x3[p, j, 0]
+                acc = acc * x3[p, j, 0] if product else acc + x3[p, j, 0]
                 out[p, j, 0] = acc
             continue
         for j in range(1, n):
             for q in range(post):
-                out[p, j, q] = out[p, j - 1, q] + x3[p, j, q]
+                if product:
+                    out[p, j, q] = out[p, j - 1, q] * x3[p, j, q]
+                else:
+                    out[p, j, q] = out[p, j - 1, q] + x3[p, j, q]
     return out
 
 
 @_jit
+def _cumsum3(x3, out):
+    return _scan3(x3, out, False)
+
+
+@_jit
 def _cumprod3(x3, out):
-    """Running products along the middle axis, as ``np.cumprod``."""
-    pre, n, post = x3.shape
-    for p in range(pre):
-        if n == 0:
-            continue
-        for q in range(post):
-            out[p, 0, q] = x3[p, 0, q]
-        if post == 1:  # contiguous rows: one running value, kept in out's dtype
-            acc = out[p, 0, 0]
-            for j in range(1, n):
-                acc = acc * x3[p, j, 0]
-                out[p, j, 0] = acc
-            continue
-        for j in range(1, n):
-            for q in range(post):
-                out[p, j, q] = out[p, j - 1, q] * x3[p, j, q]
-    return out
+    return _scan3(x3, out, True)
 
 
 @_jit
