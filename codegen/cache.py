@@ -17,7 +17,7 @@ import tempfile
 import numba
 import numpy as np
 
-from graphc.graph import Graph
+from graphc.graph import Graph, attr_key
 from graphc.ops import REGISTRY
 
 #: Bumped whenever the shape of generated code changes.
@@ -61,7 +61,7 @@ def graph_key(graph: Graph) -> str:
         data = graph[node]
         op = data["op"]
         version = REGISTRY[op].version if op in REGISTRY else 0
-        attrs = sorted((k, repr(v)) for k, v in data["attrs"].items())
+        attrs = sorted((k, attr_key(v)) for k, v in data["attrs"].items())  # bodies by fingerprint
         h.update(f"{node}={op}@{version}{graph.operands(node)}{attrs}{data['shape']}{data['dtype'].str}\n".encode())
         if op == "constant":
             h.update(np.ascontiguousarray(data["value"]).tobytes())

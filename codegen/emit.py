@@ -18,6 +18,7 @@ import numpy as np
 from graphc.errors import GraphcInternalError
 from graphc.graph import Graph
 from graphc.ops import REGISTRY, Statements, dtype_source
+from graphc.codegen.control import CONTROL_EMITTERS
 from graphc.codegen.loops import emit_fused
 from graphc.passes.fuse import calls_numpy_ufunc
 from graphc.tree import is_tuple_tree, tuple_tree_source
@@ -29,20 +30,50 @@ KERNEL = "kernel"
 _VIEW_OPS = frozenset({"input", "constant", "broadcast_to", "transpose", "reshape", "getitem", "stop_gradient"})
 
 
-def emit_node(graph: Graph, node: int, names: dict[int, str]) -> str:
+def emit_graph(graph: Graph, names: dict[int, str], constants: dict, prefix: str = "") -> tuple[list, list]:
+    """Statements computing every node of ``graph``, in topological order, and those nodes.
+
+    Node ``%7`` is ``<prefix>v7`` (``<prefix>k7`` for a constant, whose value goes into ``constants``);
+    inputs already named in ``names`` keep their names (a loop body's inputs are the loop's variables).
+    """
+    order: list[int] = []
+    statements: list[str] = []
+    for node in graph.topo_order():
+        data = graph[node]
+        if data["op"] == "input":
+            names.setdefault(node, f"{prefix}v{node}")
+        elif data["op"] == "constant":
+            names[node] = f"{prefix}k{node}"
+            value = data["value"]
+            # A contiguous copy: Numba embeds it in the machine code (a strided view, such as a
+            # folded broadcast, would be referenced by pointer and make the kernel uncacheable).
+            constants[names[node]] = value[()] if value.ndim == 0 else np.ascontiguousarray(value).copy()
+        else:
+            names[node] = f"{prefix}v{node}"
+            order.append(node)
+            statements.append(emit_node(graph, node, names, constants, prefix))
+    return order, statements
+
+
+def emit_node(graph: Graph, node: int, names: dict[int, str], constants: dict | None = None,
+              prefix: str = "") -> str:
     """The source line(s) that compute ``node`` into ``v<node>``."""
     data = graph[node]
     operands = graph.operands(node)
     op = REGISTRY[data["op"]]
+    if op.name in CONTROL_EMITTERS:  # a loop or branch: its bodies' statements, nested
+        return CONTROL_EMITTERS[op.name](graph, node, names, constants, prefix, emit_graph)
     args = [names[u] for u in operands]
     operand_data = [graph[u] for u in operands]
+    out = names[node]
+    if op.name == "unpack":  # the loop or branch node assigned it
+        return f"# {out} is result {data['attrs']['index']} of {names[operands[0]]}"
     scalar = data["shape"] == () and all(d["shape"] == () for d in operand_data)
     template = op.scalar_emit if scalar and op.scalar_emit is not None else op.emit
     if op.name == "fused":  # a loop nest, built from its body's scalar emissions
-        template = emit_fused
+        return emit_fused(args, data, operand_data, prefix).replace("{out}", out)
     if template is None:
         raise GraphcInternalError(f"no Numba emission for '{op.name}' (graphc bug; please report)")
-    out = names[node]
     if callable(template):
         code = template(args, data, operand_data)
     else:
@@ -68,11 +99,16 @@ PART_SIZE = 400
 
 
 def _defines(graph: Graph, node: int) -> list[str]:
-    """The variables a node's statements assign (a fused loop assigns all of its results)."""
+    """The variables a node's statements assign (a fused loop assigns all of its results, a loop
+    node the results its unpack nodes read)."""
     data = graph[node]
     if data["op"] == "fused":
         body = data["attrs"]["body"]
         return [f"v{n}" for n in body.nodes] if data["attrs"]["output"] == 0 else []
+    if data["op"] == "unpack":
+        return []
+    if "results" in data:
+        return [f"v{u}" for u in sorted(graph.users(node))]
     return [f"v{node}"]
 
 
@@ -127,22 +163,7 @@ def generate(graph: Graph, header: str = "") -> tuple[str, dict[str, np.ndarray]
     """Source of a module defining ``kernel``, and the constants its globals must hold."""
     names: dict[int, str] = {}
     constants: dict[str, object] = {}
-    order: list[int] = []
-    statements: list[str] = []
-    for node in graph.topo_order():
-        data = graph[node]
-        if data["op"] == "input":
-            names[node] = f"v{node}"
-        elif data["op"] == "constant":
-            names[node] = f"k{node}"
-            value = data["value"]
-            # A contiguous copy: Numba embeds it in the machine code (a strided view, such as a
-            # folded broadcast, would be referenced by pointer and make the kernel uncacheable).
-            constants[names[node]] = value[()] if value.ndim == 0 else np.ascontiguousarray(value).copy()
-        else:
-            names[node] = f"v{node}"
-            order.append(node)
-            statements.append(emit_node(graph, node, names))
+    order, statements = emit_graph(graph, names, constants)
     results = []
     for node in graph.outputs:
         name = names[node]

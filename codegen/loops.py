@@ -24,34 +24,38 @@ from graphc.ops import REGISTRY, Statements, dtype_source
 PARALLEL_MIN_ELEMENTS = 1 << 17
 
 
-def _read(name: str, shape: tuple, space: tuple) -> str:
+def _read(name: str, shape: tuple, space: tuple, prefix: str) -> str:
     """``name[...]`` indexed at the loop's position, broadcasting ``shape`` against ``space``."""
     if shape == ():
         return name
     lead = len(space) - len(shape)
-    index = ["0" if n == 1 and space[lead + d] != 1 else f"i{lead + d}" for d, n in enumerate(shape)]
+    index = ["0" if n == 1 and space[lead + d] != 1 else f"{prefix}i{lead + d}" for d, n in enumerate(shape)]
     return f"{name}[{', '.join(index)}]"
 
 
-def _scalar_line(graph, node: int) -> str:
+def _scalar_line(graph, node: int, prefix: str) -> str:
     data = graph[node]
     operands = graph.operands(node)
-    args = [f"t{u}" for u in operands]
+    args = [f"{prefix}t{u}" for u in operands]
     if data["op"] == "broadcast_to":
-        return f"t{node} = {args[0]}"
+        return f"{prefix}t{node} = {args[0]}"
     template = REGISTRY[data["op"]].scalar_emit
     if callable(template):
         scalar = dict(data, shape=())
         code = template(args, scalar, [dict(graph[u], shape=()) for u in operands])
     else:
         code = template.format(*args, dtype=dtype_source(data["dtype"]))
-    return f"t{node} = {code}"
+    return f"{prefix}t{node} = {code}"
 
 
-def emit_fused(args: list[str], node: dict, operands: list[dict]) -> Statements:
-    """Statements for a ``fused`` node: the whole loop for output 0, nothing for the others."""
+def emit_fused(args: list[str], node: dict, operands: list[dict], prefix: str = "") -> Statements:
+    """Statements for a ``fused`` node: the whole loop for output 0, nothing for the others.
+
+    ``prefix`` starts every name the loop makes (a loop inside a scan's body is ``s12_v21``, ``s12_t7``).
+    """
+    p = prefix
     body, output = node["attrs"]["body"], node["attrs"]["output"]
-    out_names = [f"v{n}" for n in body.nodes]
+    out_names = [f"{p}v{n}" for n in body.nodes]
     if output != 0:
         return Statements(f"# {{out}} comes from the loop of {out_names[0]}")
     graph, space = body.graph, body.space
@@ -66,27 +70,28 @@ def emit_fused(args: list[str], node: dict, operands: list[dict]) -> Statements:
         dtype = dtype_source(graph[m]["dtype"])
         if m not in sums:
             lines.append(f"{name} = np.empty({space}, {dtype})")
-            stores.append(f"{name}[{', '.join(f'i{d}' for d in range(rank))}] = t{m}")
+            stores.append(f"{name}[{', '.join(f'{p}i{d}' for d in range(rank))}] = {p}t{m}")
             continue
         (member,) = graph.operands(m)
         axis = sums[m]
         if len(axis) == rank:
             lines.append(f"{name} = {dtype}(0)")
-            stores.append(f"{name} += t{member}")
+            stores.append(f"{name} += {p}t{member}")
             if graph[m]["shape"] != ():  # keepdims over every axis
                 finish.append(f"{name} = np.full({graph[m]['shape']}, {name})")
             continue
         keep = tuple(1 if d in axis else n for d, n in enumerate(space))
         lines.append(f"{name} = np.zeros({keep}, {dtype})")
-        stores.append(f"{name}[{', '.join('0' if d in axis else f'i{d}' for d in range(rank))}] += t{member}")
+        stores.append(f"{name}[{', '.join('0' if d in axis else f'{p}i{d}' for d in range(rank))}] += {p}t{member}")
         if keep != graph[m]["shape"]:
             finish.append(f"{name} = {name}.reshape({graph[m]['shape']})")
-    body_lines = [f"t{u} = {_read(a, operands[i]['shape'], space)}" for i, (u, a) in enumerate(zip(graph.inputs, args))]
-    body_lines += [_scalar_line(graph, m) for m in graph.topo_order()
+    body_lines = [f"{p}t{u} = {_read(a, operands[i]['shape'], space, p)}"
+                  for i, (u, a) in enumerate(zip(graph.inputs, args))]
+    body_lines += [_scalar_line(graph, m, p) for m in graph.topo_order()
                    if graph[m]["op"] not in ("input", "sum")]
     body_lines += stores
     for d in range(rank):
         loop = "numba.prange" if d == 0 and parallel else "range"
-        lines.append("    " * d + f"for i{d} in {loop}({space[d]}):")
+        lines.append("    " * d + f"for {p}i{d} in {loop}({space[d]}):")
     lines += ["    " * rank + line for line in body_lines]
     return Statements("\n".join(lines + finish))

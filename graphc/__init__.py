@@ -10,10 +10,12 @@ from graphc.ops.composite import logsumexp, softmax
 from graphc.ops.elementwise import relu, sigmoid
 from graphc.tree import ravel_pytree, tree_flatten, tree_unflatten
 from graphc.api import grad, hessian, jit, trace, value_and_grad
+from graphc.control import cond, fori_loop, scan, while_loop
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "GraphcError", "Graph", "grad", "hessian", "jit", "logsumexp", "relu", "sigmoid", "softmax",
-    "ravel_pytree", "trace", "tree_flatten", "tree_unflatten", "value_and_grad",
+    "GraphcError", "Graph", "cond", "fori_loop", "grad", "hessian", "jit", "logsumexp", "relu", "scan",
+    "sigmoid", "softmax", "ravel_pytree", "trace", "tree_flatten", "tree_unflatten", "value_and_grad",
+    "while_loop",
 ]

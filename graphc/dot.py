@@ -13,7 +13,7 @@ Render it with Graphviz: ``dot -Tsvg graph.dot -o graph.svg`` (or ``graphc inspe
 """
 from __future__ import annotations
 
-from graphc.graph import Graph, format_constant, format_index, type_name
+from graphc.graph import Graph, body_graphs, data_type_name, format_constant, format_index
 
 _RED = "#c62828"
 # Fill colours: inputs green, constants grey, the forward pass white, the backward pass red, loops blue.
@@ -66,10 +66,12 @@ def _label(graph: Graph, node: int) -> str:
         inner = body.graph
         head = f"%{node} fused[{output}]: {inner[inner.outputs[output]]['op']}"
     if "index" in attrs:
-        head += format_index(attrs["index"])
+        head += f"[{attrs['index']}]" if isinstance(attrs["index"], int) else format_index(attrs["index"])
+    elif op == "scan":
+        head += f" x{attrs['length'] if attrs['length'] is not None else '?'}" + (" reverse" if attrs["reverse"] else "")
     elif "axis" in attrs and op != "fused":
         head += f" axis={attrs['axis']}"
-    return f"{head}\n{type_name(data['shape'], data['dtype'])}"
+    return f"{head}\n{data_type_name(data)}"
 
 
 def _kind(graph: Graph, node: int) -> str:
@@ -81,14 +83,62 @@ def _kind(graph: Graph, node: int) -> str:
     return "adjoint" if graph.is_adjoint(node) else "forward"
 
 
-def _node_line(graph: Graph, node: int, outputs: set, indent: str) -> str:
+def _node_line(graph: Graph, node: int, outputs: set, indent: str, prefix: str = "n") -> str:
     data = graph[node]
     style = _STYLE[_kind(graph, node)]
     if node in outputs:
         style += ", penwidth=3"
     if "loc" in data:  # hovering over a node in an SVG shows the user's line that made it
         style += f", tooltip={_quote(data['loc'])}"
-    return f"{indent}n{node} [label={_quote(_label(graph, node))}, {style}];"
+    return f"{indent}{prefix}{node} [label={_quote(_label(graph, node))}, {style}];"
+
+
+def _statements(graph: Graph, prefix: str, indent: str) -> list[str]:
+    """Nodes, fused-loop clusters, body clusters and edges of one graph; its node ``%7`` is ``<prefix>7``."""
+    lines = []
+    outputs = set(graph.outputs)
+    order = graph.topo_order()
+    loops: dict[int, list[int]] = {}  # id of a loop's body -> its fused nodes, in order
+    bodies = {}
+    for node in order:
+        if graph[node]["op"] == "fused":
+            body = graph[node]["attrs"]["body"]
+            loops.setdefault(id(body), []).append(node)
+            bodies[id(body)] = body
+        else:
+            lines.append(_node_line(graph, node, outputs, indent, prefix))
+    for number, (key, members) in enumerate(loops.items()):
+        body = bodies[key]
+        ops = _loop_ops(body)
+        listed = ", ".join(ops[:_MAX_LISTED]) + (", ..." if len(ops) > _MAX_LISTED else "")
+        space = ",".join(map(str, body.space))
+        title = f"loop {number} over [{space}]: {len(ops)} ops\n{listed}"
+        lines.append(f"{indent}subgraph cluster_{prefix}loop{number} {{")
+        lines.append(f'{indent}  label={_quote(title)}; style="dashed,rounded"; color="#1565c0"; fontsize=10;')
+        lines += [_node_line(graph, node, outputs, indent + "  ", prefix) for node in members]
+        lines.append(f"{indent}}}")
+    for node in order:
+        for k, body in enumerate(body_graphs(graph[node])):
+            # A loop or branch body: its own graph in a cluster, entered by a dotted edge from its node.
+            inner = f"{prefix}{node}_{k}_"
+            kind = graph[node]["op"]
+            title = f"{'branch ' + str(k) if kind == 'cond' else ('condition' if kind == 'while_loop' and k == 0 else 'body')} of %{node} {kind}"
+            lines.append(f"{indent}subgraph cluster_{inner} {{")
+            lines.append(f'{indent}  label={_quote(title)}; style="rounded"; color="#6a1b9a"; fontsize=10;')
+            lines += _statements(body, inner, indent + "  ")
+            lines.append(f"{indent}}}")
+            if body.inputs:
+                lines.append(f'{indent}{prefix}{node} -> {inner}{body.inputs[0]} [style=dotted, color="#6a1b9a", '
+                             f'lhead=cluster_{inner}];')
+    for node in order:
+        operands = graph.operands(node)
+        numbered = len(operands) > 1 and graph[node]["op"] not in _COMMUTATIVE
+        for position, operand in enumerate(operands):
+            attrs = [f"label={position}"] if numbered else []
+            if graph.is_adjoint(node):
+                attrs.append('color="#e57373"')
+            lines.append(f"{indent}{prefix}{operand} -> {prefix}{node}" + (f" [{', '.join(attrs)}]" if attrs else "") + ";")
+    return lines
 
 
 def graph_to_dot(graph: Graph, name: str = "graphc") -> str:
@@ -100,35 +150,7 @@ def graph_to_dot(graph: Graph, name: str = "graphc") -> str:
     lines = [f"digraph {_quote(name)} {{", "  rankdir=TB;",
              f"  graph [fontname=\"Helvetica\", labelloc=t, nodesep=0.3, ranksep=0.4, label={_LEGEND}];",
              '  node [fontname="Helvetica", fontsize=11];', '  edge [fontsize=9, color="#555555"];']
-    outputs = set(graph.outputs)
-    order = graph.topo_order()
-    loops: dict[int, list[int]] = {}  # id of a loop's body -> its fused nodes, in order
-    bodies = {}
-    for node in order:
-        if graph[node]["op"] == "fused":
-            body = graph[node]["attrs"]["body"]
-            loops.setdefault(id(body), []).append(node)
-            bodies[id(body)] = body
-        else:
-            lines.append(_node_line(graph, node, outputs, "  "))
-    for number, (key, members) in enumerate(loops.items()):
-        body = bodies[key]
-        ops = _loop_ops(body)
-        listed = ", ".join(ops[:_MAX_LISTED]) + (", ..." if len(ops) > _MAX_LISTED else "")
-        space = ",".join(map(str, body.space))
-        title = f"loop {number} over [{space}]: {len(ops)} ops\n{listed}"
-        lines.append(f"  subgraph cluster_loop{number} {{")
-        lines.append(f'    label={_quote(title)}; style="dashed,rounded"; color="#1565c0"; fontsize=10;')
-        lines += [_node_line(graph, node, outputs, "    ") for node in members]
-        lines.append("  }")
-    for node in order:
-        operands = graph.operands(node)
-        numbered = len(operands) > 1 and graph[node]["op"] not in _COMMUTATIVE
-        for position, operand in enumerate(operands):
-            attrs = [f"label={position}"] if numbered else []
-            if graph.is_adjoint(node):
-                attrs.append('color="#e57373"')
-            lines.append(f"  n{operand} -> n{node}" + (f" [{', '.join(attrs)}]" if attrs else "") + ";")
+    lines += _statements(graph, "n", "  ")
     for i, node in enumerate(graph.outputs):
         lines.append(f'  out{i} [label={_quote(f"output {i}")}, shape=plaintext];')
         lines.append(f"  n{node} -> out{i} [style=dashed];")

@@ -44,11 +44,20 @@ def evaluate(graph: Graph, *leaves) -> list:
     return [values[n][()] if values[n].ndim == 0 else values[n] for n in graph.outputs]
 
 
-def _with_type(result, data) -> np.ndarray:
+def _with_type(result, data):
     # The reference must agree with the node's type: a silent cast would hide a wrong shape rule.
+    results = data.get("results")
+    if results is not None:  # a loop or branch: a tuple, one value per result
+        return tuple(_checked(r, aval.shape, aval.dtype, data["op"]) for r, aval in zip(result, results))
+    return _checked(result, data["shape"], data["dtype"], data["op"])
+
+
+def _checked(result, shape, dtype, op: str) -> np.ndarray:
     result = np.asarray(result)
-    if result.shape != data["shape"] or result.dtype != data["dtype"]:
+    # A length known only at run time (None: the steps a while_loop recorded) matches any length.
+    fits = len(result.shape) == len(shape) and all(n is None or n == m for n, m in zip(shape, result.shape))
+    if not fits or result.dtype != dtype:
         raise GraphcInternalError(
-            f"'{data['op']}' computed {type_name(result.shape, result.dtype)} where its shape rule said "
-            f"{type_name(data['shape'], data['dtype'])} (graphc bug; please report)")
+            f"'{op}' computed {type_name(result.shape, result.dtype)} where its shape rule said "
+            f"{type_name(shape, dtype)} (graphc bug; please report)")
     return result

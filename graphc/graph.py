@@ -17,13 +17,40 @@ graph (x: f64[], y: f64[]) -> f64[]
 from __future__ import annotations
 
 import copy
+import hashlib
 
 import networkx as nx
 import numpy as np
 
 from graphc.errors import GraphcInternalError
-from graphc.ops import LEAF_OPS, REGISTRY, Aval
+from graphc.ops import LEAF_OPS, REGISTRY, Aval, Results
 from graphc.tree import LEAF, TreeDef
+
+
+#: Attribute keys that hold body graphs (control-flow nodes): listed nested, never as ``key=value``.
+BODY_ATTRS = ("body", "cond", "branches")
+
+
+def body_graphs(data: dict) -> list:
+    """The body graphs a node holds in its attributes (a scan's body, a cond's branches), in order."""
+    attrs = data["attrs"]
+    found = []
+    for key in BODY_ATTRS:
+        value = attrs.get(key)
+        if isinstance(value, Graph):
+            found.append(value)
+        elif isinstance(value, tuple) and value and all(isinstance(v, Graph) for v in value):
+            found.extend(value)
+    return found
+
+
+def attr_key(value) -> str:
+    """A text that tells attribute values apart: a body graph by its fingerprint, others by repr."""
+    if isinstance(value, Graph):
+        return "graph:" + value.fingerprint()
+    if isinstance(value, tuple) and value and all(isinstance(v, Graph) for v in value):
+        return "graphs:" + ",".join(v.fingerprint() for v in value)
+    return repr(value)
 
 
 def dtype_name(dtype) -> str:
@@ -35,8 +62,16 @@ def dtype_name(dtype) -> str:
 
 
 def type_name(shape, dtype) -> str:
-    """``f64[256,10]``: a node's type as listings show it."""
-    return f"{dtype_name(dtype)}[{','.join(map(str, shape))}]"
+    """``f64[256,10]``: a node's type as listings show it; a length known only at run time is ``?``."""
+    return f"{dtype_name(dtype)}[{','.join('?' if n is None else str(n) for n in shape)}]"
+
+
+def data_type_name(data: dict) -> str:
+    """A node's type: ``f64[3]``, or ``(f64[16], f64[200,16])`` for a node with several results."""
+    results = data.get("results")
+    if results is not None:
+        return "(" + ", ".join(type_name(*r) for r in results) + ")"
+    return type_name(data["shape"], data["dtype"])
 
 
 def format_index(index: tuple) -> str:
@@ -55,7 +90,7 @@ def format_index(index: tuple) -> str:
 
 def _format_attr(key, value) -> str:
     if key == "index":
-        return format_index(value)
+        return f"[{value}]" if isinstance(value, int) else format_index(value)  # unpack's result number
     if key == "dtype":
         return f"dtype={dtype_name(value)}"
     return f"{key}={value}"
@@ -85,10 +120,15 @@ class Graph:
         self.out_tree: TreeDef = LEAF
         self.next_id = 0
         self.notes: dict = {}  # what passes report about their work (rule counts), for lower().stats
+        # A body graph being traced inside another (a scan's body): the enclosing graph, and the input
+        # node that stands for each value of it that the body reads (a closed-over weight).
+        self.parent: Graph | None = None
+        self.captures: dict[int, int] = {}
 
     # ---- building ------------------------------------------------------------------------------
     def add_node(self, op: str, operands=(), *, shape, dtype, attrs=None, **data) -> int:
-        """Append a node; returns its id. ``data`` may hold value, name, adjoint_of, loc."""
+        """Append a node; returns its id. ``data`` may hold value, name, adjoint_of, loc, and
+        ``results`` (the types of a node with several results, read through ``unpack`` nodes)."""
         node = self.next_id
         self.next_id += 1
         self.nx.add_node(node, op=op, shape=tuple(shape), dtype=np.dtype(dtype), attrs=dict(attrs or {}),
@@ -103,6 +143,7 @@ class Graph:
         new.nx = self.nx.copy()
         new.inputs, new.outputs = list(self.inputs), list(self.outputs)
         new.notes = dict(self.notes)
+        new.captures = dict(self.captures)
         return new
 
     def replace_uses(self, old: int, new: int) -> None:
@@ -138,8 +179,52 @@ class Graph:
         return list(dict.fromkeys(v for _, v in self.nx.out_edges(node)))
 
     def aval(self, node: int) -> Aval:
+        """The node's type; for a node of several results, their types as :class:`Results`."""
         data = self.nx.nodes[node]
+        results = data.get("results")
+        if results is not None:
+            return results
         return Aval(data["shape"], data["dtype"])
+
+    def capture(self, outer_graph: "Graph", outer_node: int) -> int:
+        """The input node of this body graph that stands for ``outer_node`` of an enclosing graph.
+
+        Made on first use (through every graph in between when the value is from further out); the
+        control-flow node passes the captured values in as operands.
+        """
+        if self.parent is None:
+            raise GraphcInternalError("capture into a graph that has no enclosing graph")
+        if self.parent is not outer_graph:
+            outer_node = self.parent.capture(outer_graph, outer_node)
+        node = self.captures.get(outer_node)
+        if node is None:
+            data = self.parent[outer_node]
+            node = self.add_node("input", shape=data["shape"], dtype=data["dtype"], name=f"outer%{outer_node}")
+            self.captures[outer_node] = node
+        return node
+
+    def encloses(self, other: "Graph") -> bool:
+        """Whether ``other`` is this graph or one of the graphs it is traced inside."""
+        graph = self
+        while graph is not None:
+            if graph is other:
+                return True
+            graph = graph.parent
+        return False
+
+    def fingerprint(self) -> str:
+        """SHA-256 of everything the graph computes: nodes, operands, attributes (bodies included),
+        constant bytes, inputs and outputs. Equal fingerprints mean interchangeable graphs."""
+        h = hashlib.sha256()
+        for node in self.topo_order():
+            data = self.nx.nodes[node]
+            attrs = sorted((k, attr_key(v)) for k, v in data["attrs"].items())
+            h.update(f"{node}={data['op']}{self.operands(node)}{attrs}{data_type_name(data)}"
+                     f"{data['dtype'].str}\n".encode())
+            if data["op"] == "constant":
+                h.update(np.ascontiguousarray(data["value"]).tobytes())
+        h.update(f"in={self.inputs};out={self.outputs}".encode())
+        return h.hexdigest()
 
     def topo_order(self) -> list[int]:
         """Node ids in topological order, earliest-created first among equals."""
@@ -161,8 +246,8 @@ class Graph:
         if op == "fused":
             words[-1] = f"fused[{data['attrs']['output']}]"
         words += [f"%{u}" for u in self.operands(node)]
-        words += [_format_attr(k, v) for k, v in data["attrs"].items() if k not in ("body", "output")]
-        line = " ".join(words) + f" : {type_name(data['shape'], data['dtype'])}"
+        words += [_format_attr(k, v) for k, v in data["attrs"].items() if k not in BODY_ATTRS + ("output",)]
+        line = " ".join(words) + f" : {data_type_name(data)}"
         if "adjoint_of" in data:
             line += f"  ; adjoint of %{data['adjoint_of']}"
         return line
@@ -174,19 +259,36 @@ class Graph:
         return f"({args}) -> {results if len(self.outputs) == 1 else '(' + results + ')'}"
 
     def __str__(self) -> str:
-        lines = [f"graph {self.signature()}"]
+        return "\n".join([f"graph {self.signature()}", *self._body_lines("  "),
+                          "  return " + ", ".join(f"%{n}" for n in self.outputs)])
+
+    def _body_lines(self, indent: str) -> list[str]:
+        """The listing's node lines, with bodies of control-flow nodes nested one level deeper."""
+        lines = []
         for node in self.topo_order():
-            lines.append("  " + self.format_node(node))
-            attrs = self[node]["attrs"]
-            if self[node]["op"] == "fused":
+            lines.append(indent + self.format_node(node))
+            data = self[node]
+            attrs = data["attrs"]
+            if data["op"] == "fused":
                 body = attrs["body"]
                 if attrs["output"] == 0:  # the loop's ops, indented under its first result
                     inner = body.graph
-                    lines += ["      " + inner.format_node(m) for m in inner.topo_order() if inner[m]["op"] != "input"]
+                    lines += [indent + "    " + inner.format_node(m) for m in inner.topo_order()
+                              if inner[m]["op"] != "input"]
                 else:
                     lines[-1] += f"  ; same loop as %{body.nodes[0]}"
-        lines.append("  return " + ", ".join(f"%{n}" for n in self.outputs))
-        return "\n".join(lines)
+                continue
+            for key in BODY_ATTRS:
+                value = attrs.get(key)
+                bodies = value if isinstance(value, tuple) else (value,)
+                for i, body in enumerate(bodies):
+                    if isinstance(body, Graph):
+                        label = key if not isinstance(value, tuple) else f"{key}[{i}]"
+                        params = ", ".join(f"%{n}" for n in body.inputs)
+                        lines.append(f"{indent}    {label} ({params}):")
+                        lines += body._body_lines(indent + "      ")
+                        lines.append(f"{indent}      yield " + ", ".join(f"%{n}" for n in body.outputs))
+        return lines
 
     def __repr__(self) -> str:
         return f"<graphc.Graph {self.signature()}, {len(self)} nodes>"
@@ -199,7 +301,14 @@ class Graph:
 
     # ---- checking ------------------------------------------------------------------------------
     def verify(self) -> None:
-        """Check the graph's invariants; raise GraphcInternalError when one does not hold."""
+        """Check the graph's invariants, bodies of control-flow nodes included; raise
+        GraphcInternalError when one does not hold."""
+        problems = self._problems()
+        if problems:
+            raise GraphcInternalError("graph failed verification (graphc bug; please report):\n  "
+                                      + "\n  ".join(problems))
+
+    def _problems(self, where: str = "") -> list[str]:
         problems = []
         if not nx.is_directed_acyclic_graph(self.nx):
             problems.append("the graph has a cycle")
@@ -222,10 +331,21 @@ class Graph:
             if opdef.arity is not None and len(operands) != opdef.arity:
                 problems.append(f"%{node}: {op} takes {opdef.arity} operands, has {len(operands)}")
                 continue
-            expected = opdef.shape(*(self.aval(u) for u in operands), **data["attrs"])
-            if tuple(expected.shape) != data["shape"] or np.dtype(expected.dtype) != data["dtype"]:
+            if any("results" in self[u] for u in operands) and op != "unpack":
+                problems.append(f"%{node}: {op} reads a node of several results; only unpack may")
+                continue
+            for i, body in enumerate(body_graphs(data)):
+                problems += body._problems(f"{where}%{node} body {i}: ")
+            try:
+                expected = opdef.shape(*(self.aval(u) for u in operands), **data["attrs"])
+            except Exception as error:  # noqa: BLE001 -- a shape rule refusing its operands is a finding
+                problems.append(f"%{node}: {op}'s shape rule refuses its operands: {error}")
+                continue
+            if isinstance(expected, Results):
+                if tuple(expected) != tuple(data.get("results", ())):
+                    problems.append(f"%{node}: {op} should give {Results.name(expected)}, node says "
+                                    f"{data_type_name(data)}")
+            elif tuple(expected.shape) != data["shape"] or np.dtype(expected.dtype) != data["dtype"]:
                 problems.append(f"%{node}: {op} should give {type_name(*expected)}, "
                                 f"node says {type_name(data['shape'], data['dtype'])}")
-        if problems:
-            raise GraphcInternalError("graph failed verification (graphc bug; please report):\n  "
-                                      + "\n  ".join(problems))
+        return [where + p for p in problems]

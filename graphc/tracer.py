@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import threading
 import weakref
 
 import numpy as np
@@ -19,9 +20,9 @@ from graphc.errors import (
     user_frame,
 )
 from graphc.graph import Graph, type_name
-from graphc.ops import NUMPY_API, REGISTRY, Aval, apply, unsupported
+from graphc.ops import NUMPY_API, REGISTRY, Aval, Results, apply, unsupported
 from graphc.ops.shape import normalize_index
-from graphc.tree import tree_flatten, tree_unflatten
+from graphc.tree import TreeDef, tree_flatten, tree_unflatten
 
 
 class _BuildState:
@@ -33,15 +34,33 @@ class _BuildState:
 
 # Graphs currently being built; a Tracer of any other graph has escaped its trace.
 _open: "weakref.WeakKeyDictionary[Graph, _BuildState]" = weakref.WeakKeyDictionary()
+# Per thread, the graphs being built, innermost last: new nodes go to the innermost one.
+_local = threading.local()
+
+
+def _stack() -> list:
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+def current_graph() -> Graph | None:
+    """The innermost graph being built on this thread (where traced ops append nodes), or None."""
+    stack = _stack()
+    return stack[-1] if stack else None
 
 
 @contextlib.contextmanager
 def building(graph: Graph):
-    """Allow Tracers of ``graph`` to append nodes inside the block."""
+    """Allow Tracers of ``graph`` to append nodes inside the block; ``graph`` is the innermost one."""
     _open[graph] = state = _BuildState()
+    stack = _stack()
+    stack.append(graph)
     try:
         yield state
     finally:
+        stack.pop()
         del _open[graph]
 
 
@@ -88,10 +107,10 @@ class Tracer:
         return f"Tracer<%{self.node} {self.graph[self.node]['op']} : {type_name(self.shape, self.dtype)}>"
 
     # ---- recording -----------------------------------------------------------------------------
-    def _bind(self, name: str, operands, attrs) -> "Tracer":
-        graph = self.graph
-        state = _open.get(graph)
-        if state is None:
+    def _bind(self, name: str, operands, attrs):
+        graph = current_graph()
+        state = _open.get(graph) if graph is not None else None
+        if state is None or self.graph not in _open:
             raise EscapedTracerError(
                 f"a traced value (%{self.node}) was used in '{name}' after its function finished tracing; "
                 "return it from the function instead of keeping it", user_frame())
@@ -103,11 +122,14 @@ class Tracer:
                     raise EscapedTracerError(
                         f"a traced value (%{operand.node}) was used in '{name}' after its function finished "
                         "tracing; return it from the function instead of keeping it", user_frame())
-                if operand.graph is not graph:
+                if operand.graph is graph:
+                    ids.append(operand.node)
+                elif graph.encloses(operand.graph):  # a loop body reading a value of the enclosing function
+                    ids.append(graph.capture(operand.graph, operand.node))
+                else:
                     raise TracingError(
                         f"'{name}' mixes values from two different traces; a value traced by an outer "
                         "transformation was captured by an inner one — pass it as an argument", user_frame())
-                ids.append(operand.node)
             elif isinstance(operand, (bool, int, float)) and not isinstance(operand, np.generic):
                 value = np.asarray(operand, _scalar_constant_dtype(operand, dtypes))
                 ids.append(add_constant(graph, value, state.adjoint_of))
@@ -115,8 +137,15 @@ class Tracer:
                 ids.append(add_constant(graph, _as_constant_array(operand, name), state.adjoint_of))
         opdef = REGISTRY[name]
         aval = opdef.shape(*(graph.aval(i) for i in ids), **attrs)
+        loc = user_frame()
+        if isinstance(aval, Results):  # several results: one unpack node reads each
+            node = graph.add_node(name, ids, shape=Results.SHAPE, dtype=Results.DTYPE, attrs=attrs,
+                                  results=aval, adjoint_of=state.adjoint_of, loc=loc)
+            return tuple(Tracer(graph, graph.add_node("unpack", [node], shape=r.shape, dtype=r.dtype,
+                                                      attrs={"index": i}, adjoint_of=state.adjoint_of, loc=loc))
+                         for i, r in enumerate(aval))
         node = graph.add_node(name, ids, shape=aval.shape, dtype=aval.dtype, attrs=attrs,
-                              adjoint_of=state.adjoint_of, loc=user_frame())
+                              adjoint_of=state.adjoint_of, loc=loc)
         return Tracer(graph, node)
 
     # ---- Python operators ----------------------------------------------------------------------
@@ -293,8 +322,61 @@ def aval_of(value, label: str) -> Aval:
                          "arrays and numbers (in tuples, lists and dicts)")
 
 
-def argument_labels(fun, leaves_per_arg: list[list[str]]) -> list[str]:
-    """Names for the inputs: the parameter names, with pytree paths for nested arguments."""
+class Static:
+    """A call argument that is part of the compile signature instead of an input: the traced function
+    sees the value itself (``range(n)``, an einsum subscript, a flag). Made for ``static_argnums`` /
+    ``static_argnames``; strings and callables are static without asking."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other):
+        return type(other) is Static and type(other.value) is type(self.value) and other.value == self.value
+
+    def __hash__(self):
+        return hash((type(self.value), self.value))
+
+    def __repr__(self):
+        return f"Static({self.value!r})"
+
+
+def is_static(leaf) -> bool:
+    """Whether a pytree leaf of a call is static: marked so, a string, or a callable (a function, a
+    dtype such as ``np.float32``); such leaves cannot be traced anyway."""
+    return isinstance(leaf, (Static, str)) or (callable(leaf) and not isinstance(leaf, (Tracer, np.ndarray)))
+
+
+def static_value(leaf):
+    return leaf.value if isinstance(leaf, Static) else leaf
+
+
+def flatten_call(args: tuple, kwargs: dict | None = None) -> tuple[list, TreeDef]:
+    """The leaves and structure of a call: the positional arguments, then the keywords (if any)."""
+    return tree_flatten((tuple(args), dict(kwargs)) if kwargs else tuple(args))
+
+
+def split_static(leaves: list) -> tuple[list, tuple]:
+    """The dynamic leaves of a call, and its static ones as ``((position, value), ...)`` (hashable)."""
+    dynamic, static = [], []
+    for i, leaf in enumerate(leaves):
+        if is_static(leaf):
+            value = static_value(leaf)
+            try:
+                hash(value)
+            except TypeError:
+                raise SignatureError(f"static argument {value!r:.60} is not hashable; a static value is part of the "
+                                     "compile signature, so pass a tuple instead of a list, or make it traced") from None
+            static.append((i, type(value), value))
+        else:
+            dynamic.append(leaf)
+    return dynamic, tuple(static)
+
+
+def argument_labels(fun, leaves_per_arg: list[list[str]], keywords: dict | None = None) -> list[str]:
+    """Names for the inputs: the parameter names, with pytree paths for nested arguments; keyword
+    arguments by their keyword."""
     try:
         params = [p.name for p in inspect.signature(fun).parameters.values()
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -304,6 +386,8 @@ def argument_labels(fun, leaves_per_arg: list[list[str]]) -> list[str]:
     for i, paths in enumerate(leaves_per_arg):
         base = params[i] if i < len(params) else f"arg{i}"
         labels += [base + p for p in paths]
+    for name in sorted(keywords or {}):
+        labels += [name + p for p in _leaf_paths(keywords[name])]
     return labels
 
 
@@ -315,35 +399,44 @@ def _leaf_paths(tree) -> list[str]:
     return [] if tree is None else [""]
 
 
-def check_arity(fun, args: tuple) -> None:
+def check_arity(fun, args: tuple, kwargs: dict | None = None) -> None:
     """A clear error, before tracing, when ``fun`` cannot take ``len(args)`` positional arguments."""
     try:
         signature = inspect.signature(fun)
     except (TypeError, ValueError):
         return  # builtins and the like: Python will say it
     try:
-        signature.bind(*args)
+        signature.bind(*args, **(kwargs or {}))
     except TypeError as error:
         name = getattr(fun, "__qualname__", getattr(fun, "__name__", "the function"))
-        raise SignatureError(f"{name}{signature} cannot be called with {len(args)} positional "
-                             f"argument{'s' if len(args) != 1 else ''}: {error}") from None
+        given = f"{len(args)} positional argument{'s' if len(args) != 1 else ''}"
+        if kwargs:
+            given += f" and keywords {sorted(kwargs)}"
+        raise SignatureError(f"{name}{signature} cannot be called with {given}: {error}") from None
 
 
-def trace_function(fun, args: tuple) -> Graph:
-    """Trace ``fun(*args)`` into a new Graph whose inputs are the array leaves of ``args``."""
-    check_arity(fun, args)
-    leaves, in_tree = tree_flatten(tuple(args))
-    labels = argument_labels(fun, [_leaf_paths(a) for a in args])
-    avals = [aval_of(leaf, repr(label)) for leaf, label in zip(leaves, labels)]
+def trace_function(fun, args: tuple, kwargs: dict | None = None) -> Graph:
+    """Trace ``fun(*args, **kwargs)`` into a new Graph whose inputs are the dynamic leaves of the
+    call (static ones, see :func:`is_static`, reach ``fun`` as their values)."""
+    kwargs = kwargs or {}
+    check_arity(fun, args, kwargs)
+    leaves, in_tree = flatten_call(args, kwargs)
+    labels = argument_labels(fun, [_leaf_paths(a) for a in args], kwargs)
     graph = Graph()
     graph.in_tree = in_tree
     with building(graph):
-        tracers = []
-        for label, aval in zip(labels, avals):
+        values = []
+        for leaf, label in zip(leaves, labels):
+            if is_static(leaf):
+                values.append(static_value(leaf))
+                continue
+            aval = aval_of(leaf, repr(label))
             node = graph.add_node("input", shape=aval.shape, dtype=aval.dtype, name=label)
             graph.inputs.append(node)
-            tracers.append(Tracer(graph, node))
-        result = fun(*tree_unflatten(in_tree, tracers))
+            values.append(Tracer(graph, node))
+        rebuilt = tree_unflatten(in_tree, values)
+        call_args, call_kwargs = (rebuilt[0], rebuilt[1]) if kwargs else (rebuilt, {})
+        result = fun(*call_args, **call_kwargs)
         out_leaves, graph.out_tree = tree_flatten(result)
         if result is None or not out_leaves:
             raise TracingError(f"{getattr(fun, '__name__', 'the function')} returned {result!r}; "
@@ -365,6 +458,8 @@ def inline(graph: Graph, args: list) -> list:
         data = graph[node]
         if data["op"] == "constant":
             values[node] = data["value"]
+        elif data["op"] == "unpack":  # the replayed node of several results gave all of them at once
+            values[node] = values[graph.operands(node)[0]][data["attrs"]["index"]]
         elif data["op"] != "input":
             values[node] = apply(data["op"], *(values[u] for u in graph.operands(node)), **data["attrs"])
     return [values[n] for n in graph.outputs]

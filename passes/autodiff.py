@@ -41,28 +41,72 @@ def differentiate(graph: Graph, output: int, wrt: Sequence[int]) -> tuple[Graph,
         raise DifferentiationError(
             f"grad needs a scalar floating-point output, but the function returns "
             f"{type_name(data['shape'], data['dtype'])}; reduce it (e.g. np.sum) or differentiate one element")
-    order = graph.topo_order()
-    active = _between(graph, wrt, output)
     new = graph.copy()
     first_new = new.next_id
     with building(new) as state:
-        state.adjoint_of = output
-        cotangents = {output: Tracer(new, add_constant(new, np.ones((), data["dtype"]), output))}
-        for node in reversed(order):
-            if node not in cotangents or graph[node]["op"] in LEAF_OPS:
-                continue
-            state.adjoint_of = node
-            _backpropagate(graph, new, node, cotangents, active)
-        state.adjoint_of = None
-        grads = [_gradient(new, w, cotangents.get(w)) for w in wrt]
+        seed = Tracer(new, add_constant(new, np.ones((), data["dtype"]), output))
+        found = backward(graph, new, state, {output: seed}, wrt)
+        grads = [_gradient(new, w, c) for w, c in zip(wrt, found)]
     new.outputs = grads
     _drop_unused(new, first_new)
     return new, grads
 
 
-def _between(graph: Graph, sources: Sequence[int], target: int) -> set[int]:
-    """Nodes on some path from a source to ``target``: the only ones that carry a gradient."""
-    upstream = nx.ancestors(graph.nx, target) | {target}
+def vjp_graph(graph: Graph, seeded: Sequence[int], wrt: Sequence[int]) -> tuple[Graph, list[bool]]:
+    """The vector-Jacobian product of a whole graph, as a graph (how loop and branch bodies are
+    differentiated).
+
+    Its inputs are ``graph``'s inputs, then one cotangent input for each output position in
+    ``seeded``; its outputs are the cotangents of the inputs at positions ``wrt`` (zero where no path
+    leads from the input to a seeded output). It holds ``graph``'s nodes too: the forward values the
+    adjoint rules read. Also returns, per ``wrt`` position, whether any path leads there.
+    """
+    new = graph.copy()
+    new.parent, new.captures = None, {}
+    first_new = new.next_id
+    with building(new) as state:
+        seeds: dict[int, Tracer] = {}
+        cotangent_inputs = []
+        for position in seeded:
+            node = graph.outputs[position]
+            data = graph[node]
+            ct = new.add_node("input", shape=data["shape"], dtype=data["dtype"], name=f"cotangent{position}")
+            cotangent_inputs.append(ct)
+            seeds[node] = seeds[node] + Tracer(new, ct) if node in seeds else Tracer(new, ct)
+        targets = [graph.inputs[k] for k in wrt]
+        found = backward(graph, new, state, seeds, targets)
+        grads = [_gradient(new, w, c) for w, c in zip(targets, found)]
+    new.inputs = list(graph.inputs) + cotangent_inputs
+    new.outputs = grads
+    _drop_unused(new, first_new)
+    return new, [c is not None for c in found]
+
+
+def backward(graph: Graph, new: Graph, state, seeds: dict, wrt: Sequence[int]) -> list:
+    """The reverse sweep from cotangents ``seeds`` (node -> tracer in ``new``, a copy of ``graph``
+    being built); returns each ``wrt`` node's cotangent, or None where no path leads to it."""
+    active = _between(graph, wrt, list(seeds))
+    cotangents = dict(seeds)
+    for node in reversed(graph.topo_order()):
+        if node not in cotangents or graph[node]["op"] in LEAF_OPS:
+            continue
+        state.adjoint_of = node
+        if graph[node]["op"] == "unpack":  # one result's cotangent, kept for its loop or branch node
+            (source,) = graph.operands(node)
+            slot = cotangents.setdefault(source, {})
+            index, c = graph[node]["attrs"]["index"], cotangents.pop(node)
+            slot[index] = slot[index] + c if index in slot else c
+            continue
+        _backpropagate(graph, new, node, cotangents, active)
+    state.adjoint_of = None
+    return [cotangents.get(w) for w in wrt]
+
+
+def _between(graph: Graph, sources: Sequence[int], targets: Sequence[int]) -> set[int]:
+    """Nodes on some path from a source to a target: the only ones that carry a gradient."""
+    upstream = set(targets)
+    for target in targets:
+        upstream |= nx.ancestors(graph.nx, target)
     downstream = set(sources)
     for source in sources:
         downstream |= nx.descendants(graph.nx, source)
@@ -78,6 +122,8 @@ def _backpropagate(graph: Graph, new: Graph, node: int, cotangents: dict, active
     if not callable(op.adjoint):
         raise DifferentiationError(f"no adjoint for '{op.name}'")
     g = cotangents.pop(node)
+    if isinstance(g, dict):  # a loop or branch: one cotangent (or None) per result
+        g = [g.get(i) for i in range(len(data["results"]))]
     contributions = op.adjoint(g, Tracer(new, node), *(Tracer(new, u) for u in operands), **data["attrs"])
     for u, c in zip(operands, contributions):
         if c is None or u not in active:
@@ -115,7 +161,7 @@ def _gradient(new: Graph, w: int, cotangent) -> int:
 
 def _drop_unused(new: Graph, first_new: int) -> None:
     """Remove the appended nodes no output needs (cotangents of constants, unused branches)."""
-    needed = set(new.outputs)
+    needed = set(new.outputs) | set(new.inputs)
     for out in new.outputs:
         needed |= nx.ancestors(new.nx, out)
     new.nx.remove_nodes_from([n for n in list(new.nx) if n >= first_new and n not in needed])

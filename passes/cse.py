@@ -4,10 +4,14 @@ Two nodes are the same when they apply the same op with the same attributes to t
 (in order); two constants are the same when their dtype, shape and bytes are. The first in
 topological order is kept and the other's users are moved to it. The forward and adjoint parts of a
 gradient graph share a lot this way (``sigmoid(x)`` and its derivative, repeated ``x + y``).
+
+Bodies: merges inside every loop and branch body first; two loop nodes are the same when their
+bodies have the same fingerprint and their operands are the same.
 """
 from __future__ import annotations
 
-from graphc.graph import Graph
+from graphc.graph import Graph, attr_key
+from graphc.passes.bodies import bodies_first
 
 #: Binary ops whose result does not depend on operand order, bit for bit.
 COMMUTATIVE = frozenset({"add", "multiply", "maximum", "minimum", "equal", "not_equal"})
@@ -20,13 +24,14 @@ def _key(graph: Graph, node: int):
     if data["op"] == "constant":
         value = data["value"]
         return ("constant", value.dtype.str, value.shape, value.tobytes())
-    attrs = tuple(sorted((k, repr(v)) for k, v in data["attrs"].items()))
+    attrs = tuple(sorted((k, attr_key(v)) for k, v in data["attrs"].items()))
     operands = graph.operands(node)
     if data["op"] in COMMUTATIVE:  # a*b and b*a give the same bits
         operands = sorted(operands)
     return (data["op"], tuple(operands), attrs, data["shape"], data["dtype"].str)
 
 
+@bodies_first
 def eliminate_common_subexpressions(graph: Graph) -> Graph:
     """A copy of ``graph`` in which structurally equal nodes are merged into the earliest."""
     new = graph.copy()

@@ -2,6 +2,9 @@
 
 Results larger than ``MAX_FOLDED_ELEMENTS`` are left as they are, so folding never materializes a
 big array (``broadcast_to(0.0, (10**6,))`` stays a broadcast of one scalar).
+
+Bodies: folds inside every loop and branch body; a loop or branch node itself is never folded, even
+on constant operands (running a whole loop at compile time could take as long as the program).
 """
 from __future__ import annotations
 
@@ -11,16 +14,18 @@ import numpy as np
 
 from graphc.graph import Graph
 from graphc.ops import LEAF_OPS, REGISTRY
+from graphc.passes.bodies import bodies_first
 
 MAX_FOLDED_ELEMENTS = 4096
 
 
+@bodies_first
 def fold_constants(graph: Graph) -> Graph:
     """A copy of ``graph`` in which every foldable node has become a constant (same node id)."""
     new = graph.copy()
     for node in new.topo_order():
         data = new[node]
-        if data["op"] in LEAF_OPS or REGISTRY[data["op"]].internal:
+        if data["op"] in LEAF_OPS or REGISTRY[data["op"]].internal or "results" in data or data["op"] == "unpack":
             continue
         operands = new.operands(node)
         if not all(new[u]["op"] == "constant" for u in operands) or math.prod(data["shape"]) > MAX_FOLDED_ELEMENTS:

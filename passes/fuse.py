@@ -10,6 +10,9 @@
 
 The body is a small Graph whose node ids are the original ones, so a listing and the generated
 loop still name ``%7`` as ``t7``.
+
+Bodies: fuses inside every loop and branch body first (an elementwise step of a scan becomes one
+loop inside the scan's loop); loop and branch nodes themselves are never fused.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import math
 from graphc.graph import Graph
 from graphc.ops import REGISTRY
 from graphc.ops.fused import FusedBody
+from graphc.passes.bodies import bodies_first
 
 
 #: From this many elements on, ops that NumPy computes with SIMD (``OpDef.numpy_is_faster``) are
@@ -30,14 +34,15 @@ NUMPY_UFUNC_MIN_ELEMENTS = 4096
 def calls_numpy_ufunc(data: dict) -> bool:
     """Whether a node is computed by NumPy's own ufunc rather than in a Numba loop."""
     op = REGISTRY.get(data["op"])
-    return (op is not None and op.numpy_is_faster and data["dtype"].kind == "f"
+    return (op is not None and op.numpy_is_faster and data["dtype"].kind == "f" and None not in data["shape"]
             and math.prod(data["shape"]) >= NUMPY_UFUNC_MIN_ELEMENTS)
 
 
 def _fusable(graph: Graph, node: int) -> bool:
     data = graph[node]
     op = REGISTRY.get(data["op"])
-    if op is None or not data["shape"] or math.prod(data["shape"]) == 0 or calls_numpy_ufunc(data):
+    if op is None or not data["shape"] or None in data["shape"] or math.prod(data["shape"]) == 0 \
+            or calls_numpy_ufunc(data):
         return False
     return (op.elementwise and op.scalar_emit is not None) or data["op"] == "broadcast_to"
 
@@ -91,6 +96,7 @@ class _Groups:
         return root
 
 
+@bodies_first
 def fuse_elementwise(graph: Graph) -> Graph:
     """A copy of ``graph`` in which each fusable group has become ``fused`` nodes."""
     groups = _Groups()

@@ -4,12 +4,18 @@ Every row below gives the same bits as the original for every input, NaN, inf an
 included, and the same shape and dtype. So ``x*1 -> x`` is here but ``x*0 -> 0`` is not
 (``inf*0`` is NaN), ``x+0 -> x`` only for ``-0.0`` (``-0.0 + 0.0`` is ``+0.0``, not ``-0.0``), and
 not ``x*(-1) -> -x`` (on x86 a NaN times -1 keeps its sign bit, negation flips it).
+
+Bodies: simplifies inside every loop and branch body (their counts add to the graph's); loop and
+branch nodes themselves match no rule.
 """
 from __future__ import annotations
+
+from collections import Counter
 
 import numpy as np
 
 from graphc.graph import Graph
+from graphc.passes.bodies import map_bodies
 from graphc.passes.rewrite import Rule, rewrite
 
 
@@ -141,6 +147,13 @@ RULES = (
 
 def simplify(graph: Graph) -> Graph:
     """A copy of ``graph`` with :data:`RULES` applied until none matches; counts go to ``graph.notes``."""
-    new, counts = rewrite(graph, RULES)
-    new.notes["simplify"] = dict(counts)
+    inner: Counter = Counter()
+
+    def simplify_body(body: Graph) -> Graph:
+        done = simplify(body)
+        inner.update(done.notes.get("simplify", {}))
+        return done
+
+    new, counts = rewrite(map_bodies(graph, simplify_body), RULES)
+    new.notes["simplify"] = dict(counts + inner)
     return new

@@ -30,11 +30,33 @@ class Aval(NamedTuple):
     dtype: np.dtype
 
 
+class Results(tuple):
+    """The types of a node with several results (a loop's carries and stacked outputs), in order.
+
+    A shape rule returns one for such an op; the node records them as ``results`` and each result is
+    read by an ``unpack`` node (``%9 = unpack %8 [1]``), which is what every other op consumes.
+    """
+
+    #: The placeholder type such a node records as its own shape and dtype.
+    SHAPE, DTYPE = (), np.dtype(object)
+
+    @staticmethod
+    def name(results) -> str:
+        from graphc.graph import type_name
+
+        return "(" + ", ".join(type_name(*r) for r in results) + ")"
+
+
 # Input domains the tests sample from, per op.
 REAL, POSITIVE, UNIT, NONZERO, AT_LEAST_ONE = "real", "positive", "unit", "nonzero", "at least one"
 
 #: An adjoint rule for ops whose output carries no gradient (comparisons, sign).
 NONDIFFERENTIABLE = "nondifferentiable"
+
+#: An emission (or adjoint) that follows from the op's structure rather than a template: codegen
+#: writes loop and branch nodes from their bodies (``graphc.codegen.control``), and the reverse sweep
+#: routes an ``unpack`` node's cotangent to its loop node.
+STRUCTURAL = "structural"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,3 +260,4 @@ def operations_table() -> str:
 # Importing the op modules fills REGISTRY and NUMPY_API.
 from graphc.ops import elementwise, reduce, linalg, shape, composite, fused  # noqa: E402,F401
 from graphc.ops import ufuncs, scans, differences, manip, joins, contract, gather  # noqa: E402,F401
+from graphc.ops import control  # noqa: E402,F401
