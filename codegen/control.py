@@ -41,10 +41,18 @@ def _result_names(graph, node: int, names: dict, prefix: str) -> dict[int, str]:
     return found
 
 
+def _fresh_array(body, node: int) -> bool:
+    """Whether a body value is an array the body made itself, C-contiguous and writable: anything
+    but the producers in _MAY_ALIAS, and a reshape of such an array."""
+    data = body[node]
+    if data["op"] == "reshape":
+        return _fresh_array(body, body.operands(node)[0])
+    return data["op"] not in _MAY_ALIAS
+
+
 def _value(body, node: int, names: dict) -> str:
     """A body output as a loop variable's next value: copied when it might alias or be read-only."""
-    data = body[node]
-    if data["shape"] != () and data["op"] in _MAY_ALIAS:
+    if body[node]["shape"] != () and not _fresh_array(body, node):
         return f"np.copy({names[node]})"
     return names[node]
 

@@ -68,7 +68,8 @@ DEMO_SECTIONS = [
     "6. a fused loop",
     "7. value and gradient at x=3, y=-4, against central differences",
     "8. a small network trained for a few steps",
-    "9. repeated evaluation: graphc vs the same function in plain NumPy",
+    "9. backpropagation through time with shared weights: the loop as one scan node",
+    "10. repeated evaluation: graphc vs the same function in plain NumPy",
 ]
 
 
@@ -80,6 +81,7 @@ def test_demo_shows_every_section_in_order(demo_output):
     assert positions == sorted(positions)
     assert "agree" in out and "DISAGREE" not in out
     assert "def kernel(" in out and "; adjoint of %" in out and "fused[1]" in out
+    assert "the unrolled Python loop traces to" in out and "      body (" in out
 
 
 def test_demo_network_loss_goes_down(demo_output):

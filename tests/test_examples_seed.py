@@ -166,6 +166,33 @@ def test_rnn_unrolled_twenty_steps_shares_weights(rng, ref):
         np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9)
 
 
+def test_rnn_as_a_scan_equals_its_unrolled_version(rng, ref):
+    """The same backprop through time with the loop as one scan node: values and gradients to 1e-12."""
+    T, H, D = 20, 4, 3
+    xs = rng.normal(size=(T, D))
+    W, U, h0 = rng.normal(size=(H, H)) * 0.5, rng.normal(size=(H, D)) * 0.5, rng.normal(size=H)
+    w_out = rng.normal(size=H)
+
+    def unrolled(W, U, h):
+        for t in range(T):
+            h = np.tanh(W @ h + U @ xs[t])
+        return np.sum(h * w_out)
+
+    def scanned(W, U, h):
+        h, _ = graphc.scan(lambda h, x: (np.tanh(W @ h + U @ x), None), h, xs)
+        return np.sum(h * w_out)
+
+    graph = graphc.trace(scanned, W, U, h0)
+    assert [graph[n]["op"] for n in graph.topo_order()].count("scan") == 1
+    assert len(graph.users(graph.inputs[0])) == 1  # W reaches the loop once, as a weight its body reads
+    vg = graphc.value_and_grad(scanned, argnums=(0, 1, 2))
+    for value, grads in (ref(vg, W, U, h0), vg(W, U, h0)):  # the reference evaluator, then compiled
+        value_u, grads_u = ref(graphc.value_and_grad(unrolled, argnums=(0, 1, 2)), W, U, h0)
+        np.testing.assert_allclose(value, value_u, rtol=1e-12, atol=1e-12)
+        for g, gu in zip(grads, grads_u):
+            np.testing.assert_allclose(g, gu, rtol=1e-12, atol=1e-12)
+
+
 # ---- Hessians against finite differences of the gradient ------------------------------------------
 _A = np.array([[1.0, 0.5, -0.3], [0.2, -1.0, 0.7]])
 HESSIAN_FUNCTIONS = [

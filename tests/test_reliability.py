@@ -39,10 +39,17 @@ def test_a_new_ndim_or_dtype_recompiles_and_gives_numpy_types():
     assert _compiles() - before == 3
 
 
-@pytest.mark.parametrize("bad", ["text", {"a": "b"}, object(), [1.0, "x"]])
+@pytest.mark.parametrize("bad", [object(), {"a": object()}, [1.0, b"x"]])
 def test_values_that_are_not_arrays_are_named(bad):
     with pytest.raises(graphc.GraphcError, match="argument"):
         graphc.jit(lambda x: x * 2.0)(bad)
+
+
+def test_strings_are_static_so_arithmetic_on_them_fails_where_the_user_wrote_it():
+    # A string argument is a constant of the compiled code (an einsum subscript, a mode name); used
+    # as a number, the error names the operation and the line.
+    with pytest.raises(graphc.errors.TracingError, match=r"'multiply' got str 'text'.*test_reliability.py:\d+"):
+        graphc.jit(lambda x, s: x * s)(2.0, "text")
 
 
 def test_none_is_an_empty_pytree_not_an_error():

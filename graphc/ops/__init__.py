@@ -231,7 +231,9 @@ def unsupported(what: str, hint: str = "") -> UnsupportedOperationError:
 # How users reach the primitives that no NumPy function names.
 _SPELLED = {"astype": "`x.astype(dtype)`", "getitem": "`x[i]`, `x[a:b:c]`, `x[None]`, `x[...]`",
             "gather": "`x[idx]`, `x[rows, cols]`, `x[mask]`, `np.take`",
-            "sigmoid": "`graphc.sigmoid`", "relu": "`graphc.relu`", "transpose": "`np.transpose`, `x.T`"}
+            "sigmoid": "`graphc.sigmoid`", "relu": "`graphc.relu`", "transpose": "`np.transpose`, `x.T`",
+            "scan": "`graphc.scan`, `graphc.fori_loop` with int bounds", "cond": "`graphc.cond`",
+            "while_loop": "`graphc.while_loop`, `graphc.fori_loop` with traced bounds"}
 
 
 def operations_table() -> str:

@@ -37,6 +37,14 @@ def _swap(x):
     return apply("transpose", x, axes=tuple(range(n - 2)) + (n - 1, n - 2))
 
 
+def _product(x, y):
+    """``x @ y``; an outer product (a contracted axis of length 1) as a broadcasting multiply, which
+    the fusion pass can join with what consumes it (a running sum of weight gradients in a scan)."""
+    if shape_of(x)[-1] == 1:
+        return x * y
+    return apply("matmul", x, y)
+
+
 def _matmul_adjoint(g, out, a, b):
     # On the promoted operands: ga = g @ b^T and gb = a^T @ g, summed over broadcast batch axes.
     sa, sb = shape_of(a), shape_of(b)
@@ -45,13 +53,13 @@ def _matmul_adjoint(g, out, a, b):
     b2 = b if pb == sb else apply("reshape", b, shape=pb)
     gshape = broadcast_shapes("matmul", pa[:-2], pb[:-2]) + (pa[-2], pb[-1])
     g2 = g if shape_of(g) == gshape else apply("reshape", g, shape=gshape)
-    ga = unbroadcast(apply("matmul", g2, _swap(b2)), pa)
+    ga = unbroadcast(_product(g2, _swap(b2)), pa)
     if len(pb) == 2 and len(pa) > 2:  # a (..., n, k) against one matrix: fold the batch into rows (one GEMM)
         rows = math.prod(gshape[:-1])
         gb = apply("matmul", _swap(apply("reshape", a2, shape=(rows, pa[-1]))),
                    apply("reshape", g2, shape=(rows, pb[-1])))
     else:
-        gb = unbroadcast(apply("matmul", _swap(a2), g2), pb)
+        gb = unbroadcast(_product(_swap(a2), g2), pb)
     return (ga if pa == sa else apply("reshape", ga, shape=sa)), (gb if pb == sb else apply("reshape", gb, shape=sb))
 
 
