@@ -50,6 +50,28 @@ def _fresh_array(body, node: int) -> bool:
     return data["op"] not in _MAY_ALIAS
 
 
+def _elementwise_loop_output(body, node: int) -> bool:
+    """Whether ``node`` is an array a fused loop fills element by element (not one of its sums)."""
+    data = body[node]
+    if data["op"] != "fused" or data["shape"] == ():
+        return False
+    inner = data["attrs"]["body"].graph
+    return inner[inner.outputs[data["attrs"]["output"]]]["op"] != "sum"
+
+
+def _updates_in_place(body, carry_input: int, carry_output: int) -> bool:
+    """Whether a fused loop may write a carry's next value over its old one: it is the only reader
+    of the old value, reads it at the element it writes (no broadcasting), and nothing else in the
+    step (another output, a stacked copy) needs the old value."""
+    if not _elementwise_loop_output(body, carry_output) or body.outputs.count(carry_output) != 1:
+        return False
+    if carry_input in body.outputs:
+        return False
+    loop = body[carry_output]["attrs"]["body"]
+    users = set(body.users(carry_input))
+    return bool(users) and users <= set(loop.nodes) and tuple(body[carry_input]["shape"]) == tuple(loop.space)
+
+
 def _value(body, node: int, names: dict) -> str:
     """A body output as a loop variable's next value: copied when it might alias or be read-only."""
     if body[node]["shape"] != () and not _fresh_array(body, node):
@@ -100,10 +122,23 @@ def emit_scan(graph, node: int, names: dict, constants: dict, prefix: str, emit_
     for x, inp in zip(xs, body.inputs[K + M:]):
         inner_names[inp] = f"{me}v{inp}"
         loop.append(f"{inner_names[inp]} = {x}[{step}]")
-    _, statements = emit_graph(body, inner_names, constants, me)
+    # A stacked output that a fused loop computes (and that is no carry) is written by that loop
+    # straight into its row of the stacked array: no array per step, no copy. Likewise a carry that
+    # only its own fused loop reads, element by element (a running sum of weight gradients), is
+    # updated in place.
+    direct = {}
+    for j, name in stacked.items():
+        out = body.outputs[M + j]
+        if _elementwise_loop_output(body, out) and body.outputs.count(out) == 1:
+            direct[out] = f"{name}[{step}]"
+    for i, carry in enumerate(carries):
+        if _updates_in_place(body, body.inputs[K + i], body.outputs[i]):
+            direct[body.outputs[i]] = carry
+    _, statements = emit_graph(body, inner_names, constants, me, direct)
     loop += statements
     # Stores first: a stacked output may be a carry's value before this step (a saved residual).
-    loop += [f"{name}[{step}] = {inner_names[body.outputs[M + j]]}" for j, name in stacked.items()]
+    loop += [f"{name}[{step}] = {inner_names[body.outputs[M + j]]}" for j, name in stacked.items()
+             if body.outputs[M + j] not in direct]
     loop += _assign(carries, [_value(body, o, inner_names) for o in body.outputs[:M]])
     lines.append(f"for {me}i in range({length}):")
     lines += _indent(loop)

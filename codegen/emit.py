@@ -30,11 +30,14 @@ KERNEL = "kernel"
 _VIEW_OPS = frozenset({"input", "constant", "broadcast_to", "transpose", "reshape", "getitem", "stop_gradient"})
 
 
-def emit_graph(graph: Graph, names: dict[int, str], constants: dict, prefix: str = "") -> tuple[list, list]:
+def emit_graph(graph: Graph, names: dict[int, str], constants: dict, prefix: str = "",
+               destinations: dict | None = None) -> tuple[list, list]:
     """Statements computing every node of ``graph``, in topological order, and those nodes.
 
     Node ``%7`` is ``<prefix>v7`` (``<prefix>k7`` for a constant, whose value goes into ``constants``);
     inputs already named in ``names`` keep their names (a loop body's inputs are the loop's variables).
+    ``destinations`` maps fused nodes to an array expression their loop writes into instead of a new
+    array (a scan's stacked output at this step).
     """
     order: list[int] = []
     statements: list[str] = []
@@ -51,12 +54,12 @@ def emit_graph(graph: Graph, names: dict[int, str], constants: dict, prefix: str
         else:
             names[node] = f"{prefix}v{node}"
             order.append(node)
-            statements.append(emit_node(graph, node, names, constants, prefix))
+            statements.append(emit_node(graph, node, names, constants, prefix, destinations))
     return order, statements
 
 
 def emit_node(graph: Graph, node: int, names: dict[int, str], constants: dict | None = None,
-              prefix: str = "") -> str:
+              prefix: str = "", destinations: dict | None = None) -> str:
     """The source line(s) that compute ``node`` into ``v<node>``."""
     data = graph[node]
     operands = graph.operands(node)
@@ -71,7 +74,7 @@ def emit_node(graph: Graph, node: int, names: dict[int, str], constants: dict | 
     scalar = data["shape"] == () and all(d["shape"] == () for d in operand_data)
     template = op.scalar_emit if scalar and op.scalar_emit is not None else op.emit
     if op.name == "fused":  # a loop nest, built from its body's scalar emissions
-        return emit_fused(args, data, operand_data, prefix).replace("{out}", out)
+        return emit_fused(args, data, operand_data, prefix, destinations or {}).replace("{out}", out)
     if template is None:
         raise GraphcInternalError(f"no Numba emission for '{op.name}' (graphc bug; please report)")
     if callable(template):

@@ -48,11 +48,14 @@ def _scalar_line(graph, node: int, prefix: str) -> str:
     return f"{prefix}t{node} = {code}"
 
 
-def emit_fused(args: list[str], node: dict, operands: list[dict], prefix: str = "") -> Statements:
+def emit_fused(args: list[str], node: dict, operands: list[dict], prefix: str = "",
+               destinations: dict | None = None) -> Statements:
     """Statements for a ``fused`` node: the whole loop for output 0, nothing for the others.
 
     ``prefix`` starts every name the loop makes (a loop inside a scan's body is ``s12_v21``, ``s12_t7``).
+    An output whose carrier node is in ``destinations`` is written into that array instead of a new one.
     """
+    destinations = destinations or {}
     p = prefix
     body, output = node["attrs"]["body"], node["attrs"]["output"]
     out_names = [f"{p}v{n}" for n in body.nodes]
@@ -66,10 +69,11 @@ def emit_fused(args: list[str], node: dict, operands: list[dict], prefix: str = 
     lines = []
     finish = []
     stores = []
-    for name, m in zip(out_names, graph.outputs):
+    for carrier, name, m in zip(body.nodes, out_names, graph.outputs):
         dtype = dtype_source(graph[m]["dtype"])
         if m not in sums:
-            lines.append(f"{name} = np.empty({space}, {dtype})")
+            lines.append(f"{name} = {destinations[carrier]}" if carrier in destinations
+                         else f"{name} = np.empty({space}, {dtype})")
             stores.append(f"{name}[{', '.join(f'{p}i{d}' for d in range(rank))}] = {p}t{m}")
             continue
         (member,) = graph.operands(m)

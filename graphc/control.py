@@ -92,6 +92,8 @@ def _close(bodies: list[Graph]) -> list[int]:
     for body in bodies:
         own = list(body.inputs)
         body.inputs = [body.capture(parent, c) for c in consts] + own
+        # Traced: the body no longer needs its enclosing graph (and must not carry it when pickled).
+        body.parent, body.captures = None, {}
     return consts
 
 

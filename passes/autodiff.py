@@ -11,6 +11,11 @@ of every operand from ordinary graph ops, then it
 
 Every node it appends records ``adjoint_of``: the primal node whose rule made it.
 
+Loops and branches are nodes of several results, each read by an ``unpack`` node: the sweep gathers
+the cotangents of a node's unpacks and hands them to its rule as one list (``None`` where a result
+has none). Their rules (:mod:`graphc.passes.control_ad`) differentiate the bodies with
+:func:`vjp_graph`, so the adjoint of a loop is again a loop.
+
 >>> import graphc
 >>> fwd = graphc.trace(lambda x, y: x * y, 2.0, 5.0)
 >>> new, grads = differentiate(fwd, fwd.outputs[0], fwd.inputs)

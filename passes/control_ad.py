@@ -56,7 +56,8 @@ def _accumulators(body: Graph, consts: list[int], grads: dict) -> tuple[list[int
         for k in consts:
             node, _ = grads[k]
             data = body[node]
-            acc = body.add_node("input", shape=data["shape"], dtype=data["dtype"], name=f"sum of cotangent{k}")
+            weight = body[body.inputs[k]].get("name", f"input {k}")
+            acc = body.add_node("input", shape=data["shape"], dtype=data["dtype"], name=f"gradient sum of {weight}")
             inputs.append(acc)
             sums.append((Tracer(body, acc) + Tracer(body, node)).node)
     return inputs, sums

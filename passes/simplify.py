@@ -128,6 +128,67 @@ def _constant_condition(graph: Graph, node: int) -> int | None:
     return chosen if chosen is not None and _same_type(graph, chosen, node) else None
 
 
+def _same_every_step(graph: Graph, node: int) -> int | None:
+    """A node holding one step of ``node`` when every step (leading-axis row) of it is the same: a
+    broadcast along the leading axis, or a constant whose rows are equal; else None."""
+    data = graph[node]
+    step_shape = tuple(data["shape"][1:])
+    if data["op"] == "constant":
+        value = data["value"]
+        if value.shape[0] == 0 or not np.array_equal(value, np.broadcast_to(value[:1], value.shape), equal_nan=True):
+            return None
+        row = np.array(value[0])
+        row.flags.writeable = False
+        return graph.add_node("constant", shape=row.shape, dtype=row.dtype, value=row, adjoint_of=data.get("adjoint_of"))
+    if data["op"] != "broadcast_to":
+        return None
+    (source,) = graph.operands(node)
+    shape = graph[source]["shape"]
+    if len(shape) == len(data["shape"]):
+        if shape[0] != 1:
+            return None
+        if graph[source]["op"] == "constant":  # folded here: constant folding has already run
+            row = graph[source]["value"][0]
+            source = graph.add_node("constant", shape=row.shape, dtype=row.dtype, value=row,
+                                    adjoint_of=data.get("adjoint_of"))
+        else:
+            source = _append_view(graph, node, "reshape", source, tuple(shape[1:]))
+    if graph[source]["shape"] == step_shape:
+        return source
+    return _append_view(graph, node, "broadcast_to", source, step_shape)
+
+
+def _append_view(graph: Graph, like: int, op: str, source: int, shape: tuple) -> int:
+    """``reshape``/``broadcast_to`` of ``source`` to ``shape``, marked like node ``like``."""
+    data = graph[like]
+    return graph.add_node(op, [source], shape=shape, dtype=graph[source]["dtype"], attrs={"shape": shape},
+                          adjoint_of=data.get("adjoint_of"), loc=data.get("loc"))
+
+
+def _loop_invariant_xs(graph: Graph, node: int) -> int | None:
+    # scan(f, init, xs) where one of the xs is the same at every step: that x becomes a weight the
+    # body reads (a cotangent broadcast over the steps, the reverse sweep of sum(ys)).
+    data = graph[node]
+    attrs = data["attrs"]
+    K, M = attrs["num_consts"], attrs["num_carry"]
+    operands = graph.operands(node)
+    if attrs["length"] is None and len(operands) - K - M <= 1:
+        return None  # the length is only known from that xs at run time
+    for n, x in enumerate(operands[K + M:]):
+        step = _same_every_step(graph, x)
+        if step is not None:
+            break
+    else:
+        return None
+    body = attrs["body"].copy()
+    moved = body.inputs.pop(K + M + n)
+    body.inputs.insert(K, moved)
+    new_operands = operands[:K] + [step] + operands[K:K + M + n] + operands[K + M + n + 1:]
+    return graph.add_node("scan", new_operands, shape=data["shape"], dtype=data["dtype"],
+                          attrs=dict(attrs, body=body, num_consts=K + 1), results=data["results"],
+                          adjoint_of=data.get("adjoint_of"), loc=data.get("loc"))
+
+
 RULES = (
     Rule("x*1 -> x", ("multiply",), lambda g, n: _either(g, n, lambda g, o: _is(g, o, 1.0))),
     Rule("x/1 -> x", ("divide",), lambda g, n: _keep(g, n, 0, lambda g, o: _is(g, o, 1.0))),
@@ -142,6 +203,7 @@ RULES = (
     Rule("reshape(reshape(x)) -> reshape(x)", ("reshape",), _reshape_of_reshape),
     Rule("where(constant cond, a, b) -> a or b", ("where",), _constant_condition),
     Rule("broadcast_to(reshape(x)) -> broadcast_to(x)", ("broadcast_to",), _broadcast_of_reshape),
+    Rule("scan over xs equal at every step -> a weight of the body", ("scan",), _loop_invariant_xs),
 )
 
 

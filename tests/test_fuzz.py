@@ -1,4 +1,5 @@
-"""Fuzzing the whole pipeline: random functions built from the registry's ops, with random shapes.
+"""Fuzzing the whole pipeline: random functions built from the registry's ops (and scans and conds
+over them), with random shapes.
 
 Each drawn function is traced, differentiated, optimized and compiled; the compiled value and
 gradient must equal the reference evaluator's, and the reference gradient must match central
@@ -43,7 +44,7 @@ def _into_domain(name, v):
 
 @st.composite
 def functions(draw):
-    steps = draw(st.lists(st.tuples(st.sampled_from(["unary", "binary", "sum", "matmul"]),
+    steps = draw(st.lists(st.tuples(st.sampled_from(["unary", "binary", "sum", "matmul", "scan", "cond"]),
                                     st.sampled_from(SMOOTH_UNARY), st.sampled_from(SMOOTH_BINARY),
                                     st.integers(0, 50), st.integers(0, 50)), min_size=1, max_size=7))
     shapes = (draw(st.sampled_from(SHAPES)), draw(st.sampled_from(SHAPES)))
@@ -59,6 +60,13 @@ def functions(draw):
                 out = graphc.ops.apply(binary, u, rhs)
             elif kind == "sum":
                 out = np.sum(u, axis=-1, keepdims=True) * 0.5 if np.ndim(u) else u * 0.5
+            elif kind == "scan":  # three steps over xs made from u, the body reading v from outside
+                w = np.sum(np.tanh(v)) * 0.3
+                xs = np.stack([u * 0.1, u * 0.2, u * 0.3])
+                carry, ys = graphc.scan(lambda c, x: (np.tanh(c * 0.5 + x * w), c * x), u, xs)
+                out = carry + np.sum(ys, axis=0)
+            elif kind == "cond":
+                out = graphc.cond(np.sum(u) > 0, lambda a, b: a * np.tanh(b), lambda a, b: np.sin(a) + b * 0.5, u, v)
             else:
                 out = v * np.sum(np.tanh(np.reshape(u, (-1,)) @ np.ones((int(np.size(u)), 2)) * 0.2))
             pool.append(out)
