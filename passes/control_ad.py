@@ -24,6 +24,7 @@ import numpy as np
 from graphc.graph import Graph
 from graphc.ops import Aval, Results, apply
 from graphc.passes.autodiff import vjp_graph
+from graphc.passes.dce import remove_dead
 from graphc.tracer import Tracer, add_constant, building
 
 
@@ -61,15 +62,6 @@ def _accumulators(body: Graph, consts: list[int], grads: dict) -> tuple[list[int
             inputs.append(acc)
             sums.append((Tracer(body, acc) + Tracer(body, node)).node)
     return inputs, sums
-
-
-def _prune(body: Graph) -> Graph:
-    """Drop the nodes no output needs (inputs stay: they are the loop's interface)."""
-    needed = set(body.outputs) | set(body.inputs)
-    for out in body.outputs:
-        needed |= nx.ancestors(body.nx, out)
-    body.nx.remove_nodes_from([n for n in list(body.nx) if n not in needed])
-    return body
 
 
 def _residuals(joint: Graph, cotangent_inputs: list[int], varying_inputs: list[int], xs_inputs: list[int]):
@@ -112,7 +104,7 @@ def scan_adjoint(g, out, *operands, body, num_consts, num_carry, length, reverse
     saved = _residuals(joint, cts, joint.inputs[K:K + M + N], xs_inputs)
 
     # The forward scan, widened to stack the residuals.
-    forward = _prune(_with_interface(joint, body.inputs, list(body.outputs) + saved))
+    forward = remove_dead(_with_interface(joint, body.inputs, list(body.outputs) + saved))
     stacked = _widen(out, dict(body=forward, num_consts=K, num_carry=M, length=length, reverse=reverse),
                      [Aval((length,) + tuple(joint[n]["shape"]), joint[n]["dtype"]) for n in saved])
 
@@ -126,7 +118,7 @@ def scan_adjoint(g, out, *operands, body, num_consts, num_carry, length, reverse
     diff_xs = [n for n in range(N) if K + M + n in grads and grads[K + M + n][1]]
     back.inputs = (list(joint.inputs[:K]) + ct_carry_inputs + acc_inputs + saved + list(xs_inputs) + ct_y_inputs)
     back.outputs = ([grads[K + i][0] for i in float_carries] + acc_sums + [grads[K + M + n][0] for n in diff_xs])
-    back = _prune(back)
+    back = remove_dead(back)
 
     graph = out.graph
     consts, init, xs = operands[:K], operands[K:K + M], operands[K + M:]
@@ -176,7 +168,7 @@ def while_adjoint(g, out, *operands, cond, body, num_consts, record=False):
     acc_inputs, acc_sums = _accumulators(back, diff_consts, grads)
     back.inputs = list(joint.inputs[:K]) + list(joint.inputs[K + M:]) + acc_inputs + list(joint.inputs[K:K + M])
     back.outputs = [grads[K + i][0] for i in float_carries] + acc_sums
-    back = _prune(back)
+    back = remove_dead(back)
 
     graph = out.graph
     ct_init = [g[i] if g[i] is not None else _zeros(graph, carries[i]) for i in float_carries]

@@ -16,24 +16,20 @@ from graphc.ops import Results
 from graphc.passes.bodies import map_bodies
 
 
-def _needed(graph: Graph) -> set:
-    needed = set(graph.outputs) | set(graph.inputs)
-    for out in graph.outputs:
-        needed |= nx.ancestors(graph.nx, out)
-    return needed
-
-
-def _remove_dead(graph: Graph) -> None:
-    needed = _needed(graph)
+def remove_dead(graph: Graph) -> Graph:
+    """Remove, in place, the nodes of ``graph`` that no output needs (inputs stay: they are its
+    interface); returns ``graph``."""
+    needed = _reads(graph, graph.outputs) | set(graph.inputs)
     graph.nx.remove_nodes_from([n for n in list(graph.nx) if n not in needed])
+    return graph
 
 
 def eliminate_dead_code(graph: Graph) -> Graph:
     """A copy of ``graph`` without the nodes (and loop results and operands) no output needs."""
     new = map_bodies(graph, eliminate_dead_code)
-    _remove_dead(new)
+    remove_dead(new)
     while any([_narrow(new, node) for node in list(new.nx) if "results" in new[node]]):
-        _remove_dead(new)
+        remove_dead(new)
     return new
 
 
@@ -52,9 +48,7 @@ def _reads(body: Graph, outputs: list) -> set:
 def _narrowed_body(body: Graph, inputs: list, outputs: list) -> Graph:
     new = body.copy()
     new.inputs, new.outputs = list(inputs), list(outputs)
-    needed = _reads(new, new.outputs) | set(new.inputs)
-    new.nx.remove_nodes_from([n for n in list(new.nx) if n not in needed])
-    return new
+    return remove_dead(new)
 
 
 def _narrow(graph: Graph, node: int) -> bool:
