@@ -5,12 +5,16 @@ rest; Numba keeps its own cache of the compiled code beside it (``__pycache__``)
 that file. The key hashes the graph (constant values included), the argument signature,
 and the graphc, Numba and NumPy versions and the versions of the ops used, so a change to
 any of them gives a new file rather than stale machine code.
+
+Numba's cache index is a pickle, so loading it runs whatever code it names: the folders are
+created private, and :func:`untrusted_reason` refuses folders that someone else could write.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
 import os
+import stat
 import sys
 import tempfile
 
@@ -32,6 +36,47 @@ def cache_dir() -> str:
         return explicit
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "graphc")
+
+
+def untrusted_reason(directory: str) -> str | None:
+    """Why compiled code must not be loaded from ``directory``, or None when it may be.
+
+    The folder and the ``__pycache__`` in it where Numba keeps its files must be owned by this user
+    and writable by no one else. This reads the owner and mode bits, not ``os.access``: root may
+    write anywhere, yet loading what another user could have written is the risk. A folder that
+    does not exist yet is fine (graphc creates it private); any other error of ``os.stat`` is raised.
+    POSIX only: on Windows (no ``os.geteuid``) folders are not checked.
+
+    As uid 1000 (as root, the reason is that ``/tmp`` is writable by others):
+
+    >>> untrusted_reason("/tmp")  # doctest: +SKIP
+    "'/tmp' is owned by uid 0, not by this user (uid 1000)"
+    """
+    if not hasattr(os, "geteuid"):
+        return None
+    uid = os.geteuid()
+    for folder in (directory, os.path.join(directory, "__pycache__")):
+        try:
+            info = os.stat(folder)
+        except FileNotFoundError:
+            continue
+        if info.st_uid != uid:
+            return f"{folder!r} is owned by uid {info.st_uid}, not by this user (uid {uid})"
+        if info.st_mode & stat.S_IWOTH:
+            return f"{folder!r} is writable by others"
+        if info.st_mode & stat.S_IWGRP:
+            return f"{folder!r} is writable by its group"
+    return None
+
+
+def make_private_dirs(directory: str) -> None:
+    """Create ``directory`` and its ``__pycache__`` with mode 0o700 where missing (existing ones are
+    left as they are), before Numba would create ``__pycache__`` with the umask's looser mode."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    try:
+        os.mkdir(os.path.join(directory, "__pycache__"), mode=0o700)
+    except FileExistsError:
+        pass
 
 
 @functools.lru_cache(maxsize=None)
@@ -90,7 +135,7 @@ def read_valid(path: str) -> str | None:
 def write_atomic(path: str, body: str) -> None:
     """Write the module with its checksum line: temp file in the same folder, then rename."""
     directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".py")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -1,10 +1,19 @@
-"""The compiled path: signature cache, dispatcher calling convention, safety of generated source."""
+"""The compiled path: signature cache, dispatcher calling convention, safety of generated source,
+the progress line of a long compile."""
+import io
+import re
+import sys
+import time
+
 import numba
 import numpy as np
 import pytest
 
 import graphc
+from graphc.codegen import compile as compile_module
+from graphc.codegen import emit
 from graphc.codegen.compile import STATS
+from graphc.errors import GraphcInternalError
 from graphc.evaluate import evaluate
 
 
@@ -177,3 +186,94 @@ def test_matmul_of_slices_and_transposes_needs_no_numba_copy_warning():
         np.testing.assert_array_equal(graphc.jit(lambda t, X: X @ t[:-1])(t, X), X.sum(axis=1))
         g = graphc.grad(lambda W, X: np.sum(X[:, ::2] @ W.T))(W, X)
     np.testing.assert_allclose(g, np.tile(X[:, ::2].sum(axis=0), (4, 1)))
+
+
+# ---- the progress line of a compile longer than PROGRESS_AFTER -------------------------------------------
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def _slow_compiles(monkeypatch, error=None):
+    """Every compile takes 0.2 s more (then raises ``error`` if given); progress shows from the start."""
+    real = compile_module._compile
+
+    def slow(dispatcher, signature):
+        time.sleep(0.2)
+        if error is not None:
+            raise error
+        real(dispatcher, signature)
+
+    monkeypatch.setattr(compile_module, "_compile", slow)
+    monkeypatch.setattr(compile_module, "PROGRESS_AFTER", 0.0)
+    monkeypatch.setattr(compile_module, "PROGRESS_EVERY", 0.02)
+
+
+def _chain(x):
+    for _ in range(4):
+        x = np.sum(x @ x) * x
+    return np.sum(x)
+
+
+def test_slow_compile_redraws_one_progress_line_on_a_terminal(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(emit, "PART_SIZE", 2)
+    low = graphc.jit(_chain).lower(np.ones((2, 2)))  # the graph and its parts, compiled once quietly
+    parts = low.source.count("\ndef part")
+    assert parts > 1
+    _slow_compiles(monkeypatch)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    graphc.jit(_chain)(np.ones((2, 2)))
+    out = terminal.getvalue()
+    assert out.count("\n") == 1 and out.endswith("\n")  # one line, redrawn in place, then finished
+    draws = out[:-1].split("\r")
+    assert draws[0] == "" and len(draws) >= 4  # at least two redraws before the final state
+    what = re.escape(f"{len(low.graph)} nodes in {parts} parts with Numba")
+    for draw in draws[1:-1]:
+        assert re.fullmatch(rf"graphc: compiling {what}\.\.\. \d+\.\d s", draw)
+    assert re.fullmatch(rf"graphc: compiled {what} in \d+\.\d s *", draws[-1])
+    assert len(draws[-1]) >= len(draws[-2])  # padded over the longer progress text
+
+
+def test_slow_compile_prints_a_start_and_an_end_line_when_stderr_is_a_log(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    _slow_compiles(monkeypatch)
+    assert graphc.jit(lambda x: x * 3.25 + 0.5)(2.0) == 7.0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    start, end = err.splitlines()
+    assert re.fullmatch(r"graphc: compiling \d+ nodes in 1 part with Numba\.\.\. \d+\.\d s", start)
+    assert re.fullmatch(r"graphc: compiled \d+ nodes in 1 part with Numba in \d+\.\d s", end)
+
+
+def test_failed_slow_compile_ends_its_progress_line_with_the_failure(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    _slow_compiles(monkeypatch, error=RuntimeError("numba broke"))
+    with pytest.raises(GraphcInternalError, match="numba broke"):
+        graphc.jit(lambda x: x * 3.5 + 0.5)(2.0)
+    assert re.fullmatch(r"graphc: compiling \d+ nodes in 1 part with Numba failed after \d+\.\d s",
+                        capsys.readouterr().err.splitlines()[-1])
+
+
+def test_graphc_progress_0_silences_the_progress_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("GRAPHC_PROGRESS", "0")
+    _slow_compiles(monkeypatch)
+    assert graphc.jit(lambda x: x * 3.75 + 0.5)(2.0) == 8.0
+    assert capsys.readouterr().err == ""
+
+
+def test_no_progress_line_without_stderr(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "stderr", None)  # pythonw, or a daemon that closed it
+    _slow_compiles(monkeypatch)
+    assert graphc.jit(lambda x: x * 4.25 + 0.5)(2.0) == 9.0
+
+
+def test_fast_compile_prints_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))  # a real compile, well under PROGRESS_AFTER
+    assert compile_module.PROGRESS_AFTER == 2.0
+    assert graphc.jit(lambda x: x * 4.75 + 0.5)(2.0) == 10.0
+    assert capsys.readouterr().err == ""
