@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import peers  # noqa: E402
+import hand  # noqa: E402
 import workloads  # noqa: E402
 
 import graphc  # noqa: E402
@@ -96,8 +97,8 @@ def fmt_time(seconds: float) -> str:
 
 def run_workload(name: str, reps: int, batch_ms: float, wanted_peers) -> list[str]:
     args, argnums = workloads.inputs(name)
-    impls = {"hand Numba": lambda: workloads.HAND[name]["numba"](*args),
-             "hand NumPy": lambda: workloads.HAND[name]["numpy"](*args)}
+    impls = {"hand Numba": lambda: hand.HAND[name]["numba"](*args),
+             "hand NumPy": lambda: hand.HAND[name]["numpy"](*args)}
     impls.update(graphc_impls(name, args, argnums))
     notes = []
     for peer in wanted_peers:
