@@ -18,7 +18,6 @@ import stat
 import sys
 import tempfile
 
-import numba
 import numpy as np
 
 from graphc.graph import Graph, attr_key
@@ -94,10 +93,12 @@ def runtime_digest() -> str:
 
 def graph_key(graph: Graph) -> str:
     """SHA-256 over everything that decides the generated code and its machine code."""
+    import numba  # here, not at the top: the NumPy tier reads cache_dir() without loading Numba
+
     from graphc import __version__
+    from graphc.ops.linalg import numba_has_blas
 
     h = hashlib.sha256()
-    from graphc.ops.linalg import numba_has_blas
 
     h.update(f"graphc={__version__};codegen={CODEGEN_VERSION};numba={numba.__version__};"
              f"numpy={np.__version__};python={sys.version_info[:2]};blas={numba_has_blas()};"

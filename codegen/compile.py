@@ -134,15 +134,16 @@ def _drop_numba_cache(module_path: str | None) -> bool:
     return removed
 
 
-def specialize(kernel: Kernel, args: list) -> None:
+def specialize(kernel: Kernel, args: list, progress: bool = True) -> None:
     """Compile (or load from disk) the kernel for the Numba types of ``args``, now, not at first call.
+    ``progress=False`` keeps a background compile quiet (only a compile the caller waits for shows one).
 
     A failure here is graphc's bug: the graph type-checked, so the generated code must too.
     """
     signature = tuple(numba.typeof(a) for a in args)
     dispatcher = kernel.dispatcher
     try:
-        with _progress(kernel):
+        with _progress(kernel, progress):
             try:
                 _compile(dispatcher, signature)
             except Exception:
@@ -162,7 +163,7 @@ def specialize(kernel: Kernel, args: list) -> None:
 
 
 @contextlib.contextmanager
-def _progress(kernel: Kernel):
+def _progress(kernel: Kernel, wanted: bool = True):
     """Show a compile that runs past PROGRESS_AFTER seconds on stderr, unless GRAPHC_PROGRESS=0.
 
     On a terminal one line is redrawn in place every PROGRESS_EVERY seconds
@@ -172,7 +173,7 @@ def _progress(kernel: Kernel):
     and a newline. A daemon thread draws it: Numba's compile holds the GIL but lets it go every
     few milliseconds.
     """
-    if os.environ.get("GRAPHC_PROGRESS", "") == "0" or sys.stderr is None:
+    if not wanted or os.environ.get("GRAPHC_PROGRESS", "") == "0" or sys.stderr is None:
         yield
         return
     what = (f"{kernel.nodes} node{'s' * (kernel.nodes != 1)} in {kernel.parts} part{'s' * (kernel.parts != 1)}"

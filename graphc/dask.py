@@ -192,7 +192,8 @@ class _Distributed:
             raise GraphcError(f"graphc.dask.value_and_grad: argnums {argnums!r} and batch_argnums "
                               f"{batch_argnums!r} overlap; gradients are taken for parameters only")
         self.loss, self.argnums, self.reduction, self.split_every = loss, argnums, reduction, split_every
-        self.vg = graphc.value_and_grad(loss, argnums)
+        # Compiled here, before shipping (tiered=False): workers on this machine load it from the disk cache.
+        self.vg = graphc.value_and_grad(loss, argnums, tiered=False)
         self._checked: set = set()
         self._compiled: dict = {}  # signature -> {rows: (grad tree, leaf shapes, leaf dtypes)}
         self._payload = None  # (digest, pickled function) for what is compiled so far
@@ -345,6 +346,7 @@ def map_blocks(jit_fn, *args):
                              f"results on [0:{n // 2}] and [{n // 2}:{n}] joined; rows must not see each other")
     for k in sorted(set(rows)):  # compile each block shape here, before shipping
         with np.errstate(all="ignore"):
+            jit_fn.lower(*_zeros_call(args, batch, k))  # the kernel itself, not the NumPy tier
             out = jit_fn(*_zeros_call(args, batch, k))
     payload = pickle.dumps(jit_fn)
     digest = hashlib.sha256(payload).hexdigest()

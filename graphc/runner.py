@@ -21,8 +21,13 @@ def _scalar_converter(dtype: np.dtype):
     return None if dtype in (np.float64, np.int64, np.bool_) else dtype.type
 
 
+def structure_source(tree: TreeDef, leaf: Callable[[int], str], namespace: dict) -> str:
+    """Source that builds a value of structure ``tree``; ``leaf(i)`` is the expression of leaf ``i``.
+    Dict keys go into ``namespace`` (as ``K<n>``), never into the text."""
+    return _structure(tree, leaf, [0], namespace)
+
+
 def _structure(tree: TreeDef, leaf: Callable[[int], str], counter: list, namespace: dict) -> str:
-    """Source that rebuilds ``tree``; ``leaf(i)`` is the expression of leaf ``i``."""
     if tree.kind == "leaf":
         counter[0] += 1
         return leaf(counter[0] - 1)
@@ -64,7 +69,7 @@ def make_runner(graph: Graph, dispatcher, zero_d_arrays: tuple[int, ...] = ()) -
     call_args = [f"a{i}[()]" if i in zero_d_arrays else f"a{i}" for i in range(len(graph.inputs))]
     source = (f"def run({', '.join(params)}):\n"
               f"    o = D({', '.join(call_args)})\n"
-              f"    return {_structure(tree, leaf, [0], namespace)}\n")
+              f"    return {structure_source(tree, leaf, namespace)}\n")
     exec(source, namespace)  # noqa: S102 -- positions and fixed names only
     return namespace["run"]
 

@@ -34,14 +34,18 @@ from graphc.passes.stats import PassStats
 
 Pass = Callable[[Graph], Graph]
 
-DEFAULT_PIPELINE: tuple[Pass, ...] = (
+#: The passes every tier runs.
+GRAPH_PASSES: tuple[Pass, ...] = (
     fold_constants,
     eliminate_common_subexpressions,
     simplify,
     eliminate_common_subexpressions,
     eliminate_dead_code,
-    fuse_elementwise,
 )
+#: The passes that only serve compiled loops: the NumPy tier (``graphc.numpy_tier``) runs the graph
+#: before them, and the Numba kernel's (background) compile runs them.
+LOOP_PASSES: tuple[Pass, ...] = (fuse_elementwise,)
+DEFAULT_PIPELINE: tuple[Pass, ...] = GRAPH_PASSES + LOOP_PASSES
 
 
 def _verify_enabled() -> bool:
@@ -73,6 +77,6 @@ def run_pipeline(graph: Graph, passes: Sequence[Pass] = DEFAULT_PIPELINE) -> tup
 
 
 __all__ = [
-    "DEFAULT_PIPELINE", "Pass", "PassStats", "differentiate", "eliminate_common_subexpressions",
+    "DEFAULT_PIPELINE", "GRAPH_PASSES", "LOOP_PASSES", "Pass", "PassStats", "differentiate", "eliminate_common_subexpressions",
     "eliminate_dead_code", "fold_constants", "fuse_elementwise", "run_pipeline", "simplify",
 ]

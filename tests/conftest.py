@@ -9,6 +9,9 @@ import pytest
 
 # Passes check the graph's invariants after every step while testing (STYLE.md).
 os.environ.setdefault("GRAPHC_VERIFY", "1")
+# Calls wait for the Numba kernel, so the suite checks compiled code (and starts no background compiles);
+# tests/test_tiers.py runs the NumPy tier and the switch, and the op-table tests compare both tiers.
+os.environ.setdefault("GRAPHC_TIERED", "0")
 
 import graphc  # noqa: E402
 from graphc.evaluate import evaluate  # noqa: E402

@@ -1,4 +1,5 @@
-"""Every op through the compiled path agrees with the reference evaluator, value and gradient.
+"""Every op through the compiled path agrees with the reference evaluator, value and gradient, and
+the NumPy tier (``tiered="numpy"``) agrees with the compiled kernel: structure, types, 1e-12.
 
 One kernel per op covers all of its cases (a compile costs far more than a case; putting several
 ops in one kernel was measured slower still, Numba's compile time growing faster than the code).
@@ -33,13 +34,25 @@ def _all_cases(name, rng, dtype):
     return cases, spans, inputs, outputs
 
 
-def _assert_same(actual, expected, dtype):
+def _assert_tiers_agree(kernel_result, numpy_result, dtype):
+    """The NumPy tier's result has the kernel's structure and, leaf by leaf, its Python type, shape
+    and dtype; float64 values agree to 1e-12 relative."""
+    kernel_leaves, kernel_tree = graphc.tree_flatten(kernel_result)
+    numpy_leaves, numpy_tree = graphc.tree_flatten(numpy_result)
+    assert kernel_tree == numpy_tree
+    for a, b in zip(kernel_leaves, numpy_leaves):
+        assert type(a) is type(b)
+        tolerance = dict(rtol=1e-12, atol=1e-300) if dtype == np.float64 else TOL[dtype]
+        _assert_same(b, a, dtype, tolerance)
+
+
+def _assert_same(actual, expected, dtype, tolerance=None):
     assert np.shape(actual) == np.shape(expected)
     assert np.result_type(actual) == np.result_type(expected)
     if np.result_type(expected).kind == "b":
         np.testing.assert_array_equal(actual, expected)
     else:
-        np.testing.assert_allclose(actual, expected, equal_nan=True, **TOL[dtype])
+        np.testing.assert_allclose(actual, expected, equal_nan=True, **(tolerance or TOL[dtype]))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
@@ -62,6 +75,7 @@ def test_compiled_value_and_gradient_match_reference(name, dtype, rng):
 
     compiled = graphc.jit(everything)
     got = compiled(*inputs)
+    _assert_tiers_agree(got, graphc.jit(everything, tiered="numpy")(*inputs), dtype)
     reference = graphc.tree_unflatten(graphc.trace(compiled, *inputs).out_tree,
                                       evaluate(graphc.trace(compiled, *inputs), *inputs))
     for a, e in zip(graphc.tree_flatten(got)[0], graphc.tree_flatten(reference)[0]):
@@ -94,6 +108,7 @@ def test_compiled_composites_match_reference(batch, rng):
 
     compiled = graphc.jit(everything)
     got = compiled(*inputs)
+    _assert_tiers_agree(got, graphc.jit(everything, tiered="numpy")(*inputs), np.float64)
     graph = graphc.trace(compiled, *inputs)
     reference = graphc.tree_unflatten(graph.out_tree, evaluate(graph, *inputs))
     for a, e in zip(graphc.tree_flatten(got)[0], graphc.tree_flatten(reference)[0]):

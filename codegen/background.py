@@ -1,0 +1,203 @@
+"""Compiling a kernel away from the caller, while the NumPy tier answers its calls.
+
+Numba's compiler is Python code that holds the GIL, so a compile in a thread of the caller's process
+takes turns with the caller's own work. By default the compile runs in a worker process instead
+(:mod:`graphc.codegen.worker`): it runs the loop passes, generates the module and compiles it into a
+private staging folder beside the disk cache, then moves the files into the cache with atomic renames
+(Numba's index last), and sends back the fused graph. The caller's process then loads the kernel from
+the disk cache, which takes milliseconds. A process that exits while a worker runs kills it and removes
+its staging folder, so the cache never holds a half-written file.
+
+``GRAPHC_BACKGROUND=thread`` compiles in a thread instead (used when the cache folder cannot be
+written, since a worker's result could not be shared then). benchmarks/first_result.py measures both.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from typing import Callable
+
+import numpy as np
+
+from graphc.errors import GraphcInternalError
+from graphc.graph import Graph
+
+#: Where the running jobs are, for the exit handler and for tests.
+_running: set = set()
+_running_lock = threading.Lock()
+
+
+class GraphcBackgroundWarning(UserWarning):
+    """A background compile failed; the function keeps running on the NumPy tier."""
+
+
+def describe_arguments(args: list) -> list:
+    """What Numba types a kernel's arguments by, without Numba: kind, shape, dtype, memory layout."""
+    described = []
+    for a in args:
+        if isinstance(a, np.ndarray):
+            layout = "C" if a.flags.c_contiguous else "F" if a.flags.f_contiguous else "A"
+            described.append(("array", a.shape, a.dtype.str, layout, bool(a.flags.writeable)))
+        else:
+            described.append(("scalar", np.result_type(a).str, type(a) is bool))
+    return described
+
+
+def example_arguments(described: list) -> list:
+    """Values with the Numba types of :func:`describe_arguments`' descriptions (zeros)."""
+    examples = []
+    for d in described:
+        if d[0] == "scalar":
+            examples.append(False if d[2] else np.dtype(d[1]).type(0))
+            continue
+        _, shape, dtype, layout, writeable = d
+        if layout == "A":  # a strided view: every other element of a doubled last axis
+            value = np.zeros(tuple(shape[:-1]) + (2 * shape[-1],), dtype)[..., ::2]
+        else:
+            value = np.zeros(shape, dtype, order=layout)
+        value.flags.writeable = writeable
+        examples.append(value)
+    return examples
+
+
+def compile_graph(graph: Graph, examples: list, loop_passes: bool = True, progress: bool = True):
+    """Run the loop passes on ``graph`` (unless it has had them), and compile its kernel for arguments
+    typed like ``examples``, here and now (with a progress line past 2 s unless ``progress=False``).
+    Returns ``(the kernel's graph, Kernel)``."""
+    from graphc.passes import LOOP_PASSES, run_pipeline
+    from graphc.codegen.compile import build_kernel, specialize
+
+    if loop_passes:
+        graph, _ = run_pipeline(graph, LOOP_PASSES)
+    kernel = build_kernel(graph)
+    specialize(kernel, examples, progress)
+    return graph, kernel
+
+
+class KernelJob:
+    """One background compile. ``on_ready(fused_graph, kernel, seconds)`` runs in the job's thread when
+    the kernel is loaded; :meth:`wait` blocks until then and returns ``(fused_graph, kernel)``."""
+
+    def __init__(self, graph: Graph, described: list, on_ready: Callable, how: str | None = None):
+        self.graph, self.described, self.on_ready = graph, described, on_ready
+        self.how = how or _default_mode()
+        self.result = None
+        self.error: BaseException | None = None
+        self.seconds = None
+        self.process: subprocess.Popen | None = None
+        self.staging: str | None = None
+        self._done = threading.Event()
+        self._started = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, name="graphc-compile", daemon=True)
+        with _running_lock:
+            _running.add(self)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None):
+        """The job's ``(fused graph, kernel)`` once ready; its error if it failed."""
+        self._done.wait(timeout)
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def _run(self) -> None:
+        try:
+            if self.how == "process":
+                fused = self._compile_in_worker()
+                # The worker filled the disk cache: this only loads (or, if a file went missing, compiles).
+                self.result = compile_graph(fused, example_arguments(self.described), loop_passes=False,
+                                            progress=False)
+            else:
+                self.result = compile_graph(self.graph, example_arguments(self.described), progress=False)
+            self.seconds = time.perf_counter() - self._started
+            self.on_ready(*self.result, self.seconds)
+        except BaseException as error:  # noqa: BLE001 -- reported to whoever waits, and warned once
+            if _exiting:  # killed by the exit handler: nothing to report
+                return
+            self.error = error if isinstance(error, GraphcInternalError) else GraphcInternalError(
+                f"the background compile failed (graphc bug; please report with lower().graph): "
+                f"{type(error).__name__}: {error}")
+            warnings.warn(f"{self.error}; this function keeps running on the NumPy tier",
+                          GraphcBackgroundWarning, stacklevel=1)
+        finally:
+            with _running_lock:
+                _running.discard(self)
+            self._done.set()
+
+    def _compile_in_worker(self) -> Graph:
+        from graphc.codegen.cache import cache_dir
+
+        directory = cache_dir()
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        # In the cache folder, so that the worker's renames into the cache are atomic (one file system).
+        self.staging = tempfile.mkdtemp(prefix=".staging-", dir=directory)
+        env = dict(os.environ, GRAPHC_CACHE_DIR=self.staging, GRAPHC_PROGRESS="0")  # quiet: not waited for
+        with _running_lock:
+            if _exiting:
+                raise GraphcInternalError("Python is exiting")
+            self.process = subprocess.Popen([sys.executable, "-m", "graphc.codegen.worker", directory],
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, env=env)
+        try:
+            out, err = self.process.communicate(pickle.dumps((self.graph, self.described)))
+        finally:
+            shutil.rmtree(self.staging, ignore_errors=True)
+        if self.process.returncode != 0:
+            message = err.decode(errors="replace").strip().splitlines()
+            raise GraphcInternalError("the compile worker failed (graphc bug; please report with lower().graph):\n"
+                                      + "\n".join(message[-20:]))
+        return pickle.loads(out)  # noqa: S301 -- our own worker's answer
+
+
+def _default_mode() -> str:
+    mode = os.environ.get("GRAPHC_BACKGROUND", "process")
+    if mode not in ("process", "thread"):
+        raise GraphcInternalError(f"GRAPHC_BACKGROUND must be 'process' or 'thread', not {mode!r}")
+    if mode == "process":
+        from graphc.codegen.cache import cache_dir
+
+        directory = cache_dir()
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        except OSError:
+            return "thread"
+        if not os.access(directory, os.W_OK):
+            return "thread"  # a worker's result could not be shared through the disk cache
+    return mode
+
+
+def running_jobs() -> list:
+    """The background compiles still running in this process."""
+    with _running_lock:
+        return list(_running)
+
+
+_exiting = False
+
+
+@atexit.register
+def _stop_workers() -> None:
+    """Kill the worker processes still compiling (their files are in staging folders, never half in
+    the cache), and remove their staging folders. Threads are daemons: they stop with Python."""
+    global _exiting
+    with _running_lock:
+        _exiting = True
+        jobs = list(_running)
+    for job in jobs:
+        if job.process is not None and job.process.poll() is None:
+            job.process.kill()
+            job.process.wait()
+        if job.staging is not None:
+            shutil.rmtree(job.staging, ignore_errors=True)

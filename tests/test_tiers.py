@@ -1,0 +1,216 @@
+"""The two tiers: the NumPy tier answers a new signature's first calls, the Numba kernel takes over.
+
+The suite runs with GRAPHC_TIERED=0 (conftest.py); these tests ask for tiers explicitly. The op-table
+agreement of both tiers is in tests/codegen/test_ops_compiled.py.
+"""
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc.codegen import background
+
+
+def _loss(w, X, y):
+    z = X @ w
+    return np.mean(np.log1p(np.exp(-y * z))) + 0.01 * np.sum(w * w)
+
+
+def _data(n=20, d=3):
+    rng = np.random.default_rng(7)
+    return rng.normal(size=d), rng.normal(size=(n, d)), np.sign(rng.normal(size=n))
+
+
+def _signature(f):
+    (signature,) = f.__graphc_transform__._signatures.values()
+    return signature
+
+
+def _filed_runner(f, args):
+    transformed = f.__graphc_transform__
+    return transformed._lookup(transformed._where(args, {})[0])
+
+
+def _assert_identical(a, b):
+    """Same structure, Python types, shapes and dtypes; values within 1e-12 relative."""
+    leaves_a, tree_a = graphc.tree_flatten(a)
+    leaves_b, tree_b = graphc.tree_flatten(b)
+    assert tree_a == tree_b
+    for x, y in zip(leaves_a, leaves_b):
+        assert type(x) is type(y)
+        assert np.shape(x) == np.shape(y) and np.result_type(x) == np.result_type(y)
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("how", ["process", "thread"])
+def test_the_first_call_runs_numpy_and_later_calls_the_kernel(how, monkeypatch):
+    monkeypatch.setenv("GRAPHC_BACKGROUND", how)
+    args = _data()
+    f = graphc.value_and_grad(_loss, tiered=True)
+    first = f(*args)
+    signature = _signature(f)
+    assert signature.history[0].startswith("numpy: the first calls")
+    signature.job.wait(timeout=600)
+    assert signature.ready and signature.job.how == how
+    assert signature.history[1].startswith(f"numba: every call since its background compile ({how}")
+    assert _filed_runner(f, args) in f.__graphc_transform__._dispatcher_of  # the kernel's runner
+    _assert_identical(f(*args), first)
+    lowered = f.lower(*args)
+    assert lowered.tiers == signature.history
+    assert "tier numpy: the first calls" in lowered.stats_table()
+
+
+def test_numpy_tier_only_never_compiles():
+    from graphc.codegen.compile import STATS
+
+    before = dict(STATS)
+    f = graphc.grad(_loss, tiered="numpy")
+    args = _data()
+    numpy_result = f(*args)
+    assert STATS == before and _signature(f).job is None
+    _assert_identical(numpy_result, graphc.grad(_loss, tiered=False)(*args))
+
+
+def test_untiered_waits_for_the_kernel(monkeypatch):
+    monkeypatch.setenv("GRAPHC_TIERED", "1")
+    f = graphc.jit(lambda x: np.sin(x) * 2.0, tiered=False)  # the keyword wins over the environment
+    f(np.ones(4))
+    assert _signature(f).history == ["numba: every call (compiled before the first)"]
+    monkeypatch.setenv("GRAPHC_TIERED", "0")
+    g = graphc.jit(lambda x: np.cos(x) * 2.0)
+    g(np.ones(4))
+    assert _signature(g).ready
+
+
+def test_lower_waits_for_the_background_compile_and_switches():
+    args = _data()
+    f = graphc.grad(_loss, tiered=True)
+    f(*args)
+    lowered = f.lower(*args)  # returns with the kernel compiled, the background one or its own
+    assert _signature(f).ready and lowered.tiers[-1].startswith("numba")
+    assert _filed_runner(f, args) in f.__graphc_transform__._dispatcher_of
+
+
+def test_lower_before_any_call_means_no_numpy_tier():
+    args = _data()
+    f = graphc.grad(_loss, tiered=True)
+    f.lower(*args)
+    f(*args)
+    assert _signature(f).history == ["numba: every call (compiled before the first)"]
+    assert _signature(f).job is None
+
+
+def test_the_numpy_tier_refuses_what_the_kernel_refuses():
+    f = graphc.jit(lambda x: x * 2.0, tiered="numpy")
+    np.testing.assert_array_equal(f(np.ones(3)), np.full(3, 2.0))
+    # Another shape, another dtype: new signatures, as with the kernel.
+    np.testing.assert_array_equal(f(np.ones(4)), np.full(4, 2.0))
+    assert f(np.ones(3, np.float32)).dtype == np.float32
+    assert len(f.__graphc_transform__._signatures) == 3
+    runner = _filed_runner(f, (np.ones(3),))
+    with pytest.raises(graphc.errors.ArgumentShapeError, match="argument 0 must have shape"):
+        runner(np.ones(5))
+    with pytest.raises(TypeError, match="dtype int64"):
+        runner(np.ones(3, np.int64))
+
+
+def test_the_numpy_tier_never_hands_back_an_argument_or_a_constant():
+    x = np.arange(3.0)
+    out = graphc.jit(lambda x: x, tiered="numpy")(x)
+    assert out is not x and not np.shares_memory(out, x)
+    transposed = graphc.jit(lambda x: x.T, tiered="numpy")(np.ones((2, 3)))
+    assert transposed.flags.c_contiguous and transposed.flags.owndata
+
+
+def test_two_threads_on_a_new_signature_build_it_once(monkeypatch):
+    started = []
+    monkeypatch.setattr(background, "KernelJob", lambda *a, **k: started.append(a))
+    f = graphc.jit(lambda x: np.tanh(x) + 1.0, tiered=True)
+    barrier = threading.Barrier(4)
+    results = []
+
+    def call():
+        barrier.wait()
+        results.append(f(np.ones(8)))
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(started) == 1 and len(results) == 4
+
+
+def test_a_function_still_on_the_numpy_tier_pickles(monkeypatch):
+    monkeypatch.setattr(background, "KernelJob", lambda *a, **k: None)  # stays on the NumPy tier
+    args = _data()
+    f = graphc.value_and_grad(_loss, tiered=True)
+    expected = f(*args)
+    assert not _signature(f).ready
+    g = pickle.loads(pickle.dumps(f))  # the other side runs the loop passes and compiles
+    assert _signature(g).ready
+    _assert_identical(g(*args), expected)
+
+
+def test_bad_tier_settings_are_clear_errors(monkeypatch):
+    with pytest.raises(graphc.GraphcError, match="tiered must be True, False or 'numpy'"):
+        graphc.jit(np.sin, tiered="fast")
+    monkeypatch.setenv("GRAPHC_TIERED", "sometimes")
+    with pytest.raises(graphc.GraphcError, match="GRAPHC_TIERED must be 1, 0 or numpy"):
+        graphc.jit(lambda x: x + 1.0)(1.0)
+
+
+_LOSS_SCRIPT = textwrap.dedent("""
+    import sys, numpy as np, graphc
+    from graphc.codegen import background
+
+    def loss(w, x):
+        h = x
+        for k in range(12):  # enough nodes that Numba takes seconds
+            h = np.tanh(w[k] * h + np.sin(h) * np.cos(w[k]))
+        return np.sum(h * h)
+
+    f = graphc.value_and_grad(loss)
+    value, grad = f(np.linspace(0.1, 1.2, 12), np.linspace(-1.0, 1.0, 7))
+""")
+# Exits while the worker compiles: prints the worker's pid and staging folder first.
+_EXIT_SCRIPT = _LOSS_SCRIPT + textwrap.dedent("""
+    (job,) = background.running_jobs()
+    while job.process is None:  # the worker is being started
+        pass
+    print(job.process.pid, job.staging, repr(value), flush=True)
+""")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"  # a zombie has exited
+    except OSError:
+        return False
+
+
+def test_exiting_during_a_background_compile_is_clean(tmp_path):
+    cache = tmp_path / "cache"
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(cache), GRAPHC_TIERED="1", GRAPHC_BACKGROUND="process")
+    done = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    pid, staging, value = done.stdout.split()
+    assert not _alive(int(pid))
+    assert not os.path.exists(staging)
+    leftovers = [p.name for p in cache.rglob("*") if ".tmp" in p.name or p.name.startswith(".staging")]
+    assert leftovers == []
+    # The cache is whole: a new process that waits for Numba loads or compiles, and agrees.
+    env["GRAPHC_TIERED"] = "0"
+    again = subprocess.run([sys.executable, "-c", _LOSS_SCRIPT + "print(repr(value))"], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split()[-1] == value
