@@ -55,9 +55,14 @@ def _scalar_result(dtype: np.dtype) -> Callable:
     return _PLAIN_SCALARS.get(dtype, dtype.type)
 
 
-def build_numpy_runner(graph: Graph) -> Callable:
-    """``run(*leaves)`` computing ``graph``'s outputs with NumPy, in its output structure."""
-    namespace: dict = {"asarray": np.asarray, "A": np.asarray, "refuse": _refuse, "errstate": np.errstate}
+def build_numpy_runner(graph: Graph, raw: bool = False) -> Callable:
+    """``run(*leaves)`` computing ``graph``'s outputs with NumPy, in its output structure.
+
+    ``raw=True`` gives what :func:`graphc.evaluate.evaluate` gives instead (the list of output values,
+    0-d ones as NumPy scalars, no argument checks): the runner of a loop's body, called once a step.
+    """
+    namespace: dict = {"asarray": np.asarray, "A": np.asarray, "refuse": _refuse, "errstate": np.errstate,
+                       "ndarray": np.ndarray}
     params = [f"a{i}" for i in range(len(graph.inputs))]
     arguments = "".join(f"{p}, " for p in params)
     checks, lines = [], []
@@ -68,7 +73,6 @@ def build_numpy_runner(graph: Graph) -> Callable:
         checks.append(f"if type(a{i}) is ndarray and (a{i}.shape != S{i} or a{i}.dtype != D{i}):\n"
                       f"        refuse({i}, a{i}, S{i}, D{i})")
         lines.append(f"v{node} = asarray(a{i}, D{i})")
-    namespace["ndarray"] = np.ndarray
     order = graph.topo_order()
     last_use = {}
     for position, node in enumerate(order):
@@ -83,8 +87,7 @@ def build_numpy_runner(graph: Graph) -> Callable:
         if op == "constant":
             namespace[f"v{node}"] = data["value"]
             continue
-        reference = REGISTRY[op].reference
-        namespace[f"F{node}"] = functools.partial(reference, **data["attrs"]) if data["attrs"] else reference
+        namespace[f"F{node}"] = _bound_reference(op, data["attrs"])
         call = f"F{node}({', '.join(f'v{u}' for u in graph.operands(node))})"
         # A loop or branch hands back a tuple of results (read by unpack nodes); everything else an array.
         lines.append(f"v{node} = {call}" if "results" in data else f"v{node} = A({call})")
@@ -92,6 +95,27 @@ def build_numpy_runner(graph: Graph) -> Callable:
                        and graph[u]["op"] != "constant"})
         if dead:
             lines.append(f"del {', '.join(f'v{u}' for u in dead)}")
+    if raw:
+        result = "[" + ", ".join(f"v{n}[()]" if graph[n]["shape"] == () else f"v{n}" for n in graph.outputs) + "]"
+    else:
+        result = structure_source(graph.out_tree, _converters(graph, arguments, namespace).__getitem__, namespace)
+    if raw:  # a body runs inside its loop's reference, under the outer runner's errstate
+        source = f"def run({', '.join(params)}):\n" + "".join(f"    {line}\n" for line in lines) + f"    return {result}\n"
+    else:
+        body = "\n        ".join(lines) or "pass"
+        source = (f"def run({', '.join(params)}):\n"
+                  + "".join(f"    {check}\n" for check in checks)
+                  + "    with errstate(all='ignore'):  # inf and NaN are answers here, as in the kernel\n"
+                  + f"        {body}\n"
+                  + f"        return {result}\n")
+    exec(compile(source, "<graphc numpy tier>", "exec"), namespace)  # noqa: S102 -- numbers and fixed names only
+    run = namespace["run"]
+    run.source = source
+    return run
+
+
+def _converters(graph: Graph, arguments: str, namespace: dict) -> list[str]:
+    """Per output, the expression that gives it the kernel's type."""
     converters = []
     for i, node in enumerate(graph.outputs):
         data = graph[node]
@@ -102,14 +126,26 @@ def build_numpy_runner(graph: Graph) -> Callable:
             copy = data["op"] in ("input", "constant")
             converters.append(f"array(v{node}, order='C')" if copy else f"array_result(v{node}, ({arguments}))")
     namespace.update(array_result=_array_result, array=np.array)
-    result = structure_source(graph.out_tree, lambda i: converters[i], namespace)
-    body = "\n        ".join(lines) or "pass"
-    source = (f"def run({', '.join(params)}):\n"
-              + "".join(f"    {check}\n" for check in checks)
-              + "    with errstate(all='ignore'):  # inf and NaN are answers here, as in the kernel\n"
-              + f"        {body}\n"
-              + f"        return {result}\n")
-    exec(compile(source, "<graphc numpy tier>", "exec"), namespace)  # noqa: S102 -- numbers and fixed names only
-    run = namespace["run"]
-    run.source = source
-    return run
+    return converters
+
+
+def _bound_reference(op: str, attrs: dict) -> Callable:
+    """The op's reference with its attributes bound; a loop's or branch's runs its bodies as NumPy-tier
+    code built once (the reference evaluator would re-plan each body at every step)."""
+    reference = REGISTRY[op].reference
+    if any(isinstance(b, Graph) for v in attrs.values() for b in (v if isinstance(v, tuple) else (v,))):
+        attrs = dict(attrs, evaluator=_BodyRunners())
+    return functools.partial(reference, **attrs) if attrs else reference
+
+
+class _BodyRunners:
+    """``evaluate(graph, *leaves)`` for the bodies of one loop or branch node, each built on first use."""
+
+    def __init__(self):
+        self._runners: dict = {}
+
+    def __call__(self, graph: Graph, *leaves) -> list:
+        run = self._runners.get(id(graph))
+        if run is None:  # the node's attributes keep its bodies alive, so ids stay theirs
+            run = self._runners[id(graph)] = build_numpy_runner(graph, raw=True)
+        return run(*leaves)

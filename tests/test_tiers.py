@@ -214,3 +214,19 @@ def test_exiting_during_a_background_compile_is_clean(tmp_path):
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert again.stdout.split()[-1] == value
+
+
+def test_the_numpy_tier_runs_nested_loops_and_branches_like_the_kernel():
+    def f(w, xs):
+        def outer(h, x):
+            def inner(c, k):
+                return graphc.cond(k > 1.0, lambda c: c * w, lambda c: np.sin(c) + w, c), np.sum(c)
+            h, inner_sums = graphc.scan(inner, h + x, np.arange(3.0))
+            return h, np.sum(inner_sums)
+        h, ys = graphc.scan(outer, np.zeros(2), xs)
+        n = graphc.while_loop(lambda c: c[0] < 5.0, lambda c: (c[0] + 1.0, c[1] * 0.5), (0.0, np.sum(h)))
+        return np.sum(ys) + n[1]
+
+    args = (0.7, np.linspace(-1.0, 1.0, 10).reshape(5, 2))
+    kernel = graphc.value_and_grad(f, argnums=(0, 1), tiered=False)(*args)
+    _assert_identical(graphc.value_and_grad(f, argnums=(0, 1), tiered="numpy")(*args), kernel)

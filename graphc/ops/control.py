@@ -67,8 +67,12 @@ def _scan_shape(*avals, body, num_consts, num_carry, length, reverse):
     return Results(list(carry) + [Aval((length,) + y.shape, y.dtype) for y in outs[num_carry:]])
 
 
-def _scan_reference(*operands, body, num_consts, num_carry, length, reverse):
+def _scan_reference(*operands, body, num_consts, num_carry, length, reverse, evaluator=None):
+    # ``evaluator(graph, *leaves)`` runs the body: the reference evaluator, or the NumPy tier's compiled
+    # body (graphc.numpy_tier), which a loop of many steps needs.
     from graphc.evaluate import evaluate  # evaluate stands to the right of ops in the import order
+
+    evaluate = evaluator or evaluate
 
     consts = list(operands[:num_consts])
     carry = list(operands[num_consts:num_consts + num_carry])
@@ -116,8 +120,10 @@ def _while_shape(*avals, cond, body, num_consts, record=False):
     return Results(results)
 
 
-def _while_reference(*operands, cond, body, num_consts, record=False):
+def _while_reference(*operands, cond, body, num_consts, record=False, evaluator=None):
     from graphc.evaluate import evaluate
+
+    evaluate = evaluator or evaluate
 
     consts, carry = list(operands[:num_consts]), list(operands[num_consts:])
     tape: list = []
@@ -156,8 +162,10 @@ def _cond_shape(pred, *avals, branches):
     return Results(first)
 
 
-def _cond_reference(pred, *operands, branches):
+def _cond_reference(pred, *operands, branches, evaluator=None):
     from graphc.evaluate import evaluate
+
+    evaluate = evaluator or evaluate
 
     branch = branches[int(np.clip(int(pred), 0, len(branches) - 1))]
     return tuple(np.asarray(v) for v in evaluate(branch, *operands))
