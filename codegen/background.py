@@ -2,10 +2,11 @@
 
 Numba's compiler is Python code that holds the GIL, so a compile in a thread of the caller's process
 takes turns with the caller's own work. By default the compile runs in a worker process instead
-(:mod:`graphc.codegen.worker`): it runs the loop passes, generates the module and compiles it into a
-private staging folder beside the disk cache, then moves the files into the cache with atomic renames
-(Numba's index last), and sends back the fused graph. The caller's process then loads the kernel from
-the disk cache, which takes milliseconds. A process that exits while a worker runs kills it and removes
+(:mod:`graphc.codegen.worker`): the job's thread runs the loop passes (fusion) and, unless the disk cache
+already holds the kernel, hands the fused graph to a worker that generates the module and compiles it
+into a private staging folder beside the disk cache, then moves the files into the cache with atomic
+renames (Numba's index last). The caller's process then loads the kernel from the disk cache, which
+takes milliseconds. A process that exits while a worker runs kills it and removes
 its staging folder, so the cache never holds a half-written file.
 
 ``GRAPHC_BACKGROUND=thread`` compiles in a thread instead (used when the cache folder cannot be
@@ -84,7 +85,11 @@ def compile_graph(graph: Graph, examples: list, loop_passes: bool = True, progre
 
 class KernelJob:
     """One background compile. ``on_ready(fused_graph, kernel, seconds)`` runs in the job's thread when
-    the kernel is loaded; :meth:`wait` blocks until then and returns ``(fused_graph, kernel)``."""
+    the kernel is loaded; :meth:`wait` blocks until then and returns ``(fused_graph, kernel)``.
+
+    ``how`` is where the kernel came from: "process" (a worker compiled it), "thread", or "disk" (the
+    disk cache already held it, so no worker was needed).
+    """
 
     def __init__(self, graph: Graph, described: list, on_ready: Callable, how: str | None = None):
         self.graph, self.described, self.on_ready = graph, described, on_ready
@@ -114,13 +119,16 @@ class KernelJob:
 
     def _run(self) -> None:
         try:
+            from graphc.passes import LOOP_PASSES, run_pipeline
+            from graphc.codegen.compile import on_disk
+
+            fused, _ = run_pipeline(self.graph, LOOP_PASSES)
             if self.how == "process":
-                fused = self._compile_in_worker()
-                # The worker filled the disk cache: this only loads (or, if a file went missing, compiles).
-                self.result = compile_graph(fused, example_arguments(self.described), loop_passes=False,
-                                            progress=False)
-            else:
-                self.result = compile_graph(self.graph, example_arguments(self.described), progress=False)
+                if on_disk(fused):
+                    self.how = "disk"
+                else:
+                    self._compile_in_worker(fused)  # fills the disk cache, from which the next line loads
+            self.result = compile_graph(fused, example_arguments(self.described), loop_passes=False, progress=False)
             self.seconds = time.perf_counter() - self._started
             self.on_ready(*self.result, self.seconds)
         except BaseException as error:  # noqa: BLE001 -- reported to whoever waits, and warned once
@@ -136,7 +144,7 @@ class KernelJob:
                 _running.discard(self)
             self._done.set()
 
-    def _compile_in_worker(self) -> Graph:
+    def _compile_in_worker(self, fused: Graph) -> None:
         from graphc.codegen.cache import cache_dir
 
         directory = cache_dir()
@@ -148,17 +156,16 @@ class KernelJob:
             if _exiting:
                 raise GraphcInternalError("Python is exiting")
             self.process = subprocess.Popen([sys.executable, "-m", "graphc.codegen.worker", directory],
-                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.PIPE, env=env)
         try:
-            out, err = self.process.communicate(pickle.dumps((self.graph, self.described)))
+            _, err = self.process.communicate(pickle.dumps((fused, self.described)))
         finally:
             shutil.rmtree(self.staging, ignore_errors=True)
         if self.process.returncode != 0:
             message = err.decode(errors="replace").strip().splitlines()
             raise GraphcInternalError("the compile worker failed (graphc bug; please report with lower().graph):\n"
                                       + "\n".join(message[-20:]))
-        return pickle.loads(out)  # noqa: S301 -- our own worker's answer
 
 
 def _default_mode() -> str:

@@ -62,7 +62,7 @@ def build_kernel(graph: Graph) -> Kernel:
     """Generate, load and return the kernel for ``graph`` (not yet specialised to a signature)."""
     key = graph_key(graph)
     source, constants = generate(graph, header=f"key {key[:16]}")
-    name = f"graphc_{key[:40]}"
+    name = _module_name(key)
     with _lock:
         module = sys.modules.get(name)
         if module is None:
@@ -118,14 +118,30 @@ def _load_in_memory(name: str, source: str, constants: dict):
     return module
 
 
+def _module_name(key: str) -> str:
+    return f"graphc_{key[:40]}"
+
+
+def _numba_files(module_path: str, suffix: str = "nb[ic]") -> list[str]:
+    """Numba's cache files (index ``nbi``, data ``nbc``) of one generated module."""
+    stem = os.path.splitext(os.path.basename(module_path))[0]
+    pycache = os.path.join(os.path.dirname(module_path), "__pycache__")
+    return glob.glob(os.path.join(glob.escape(pycache), glob.escape(stem) + f".*.{suffix}"))
+
+
+def on_disk(graph: Graph) -> bool:
+    """Whether the disk cache holds ``graph``'s module with Numba's machine code beside it (for some
+    signature): then loading it takes milliseconds, and a background compile needs no worker."""
+    path = os.path.join(cache_dir(), _module_name(graph_key(graph)) + ".py")
+    return os.path.exists(path) and bool(_numba_files(path, "nbi"))
+
+
 def _drop_numba_cache(module_path: str | None) -> bool:
     """Remove Numba's cache files of one generated module; True if there were any."""
     if module_path is None:
         return False
-    stem = os.path.splitext(os.path.basename(module_path))[0]
-    pycache = os.path.join(os.path.dirname(module_path), "__pycache__")
     removed = False
-    for entry in glob.glob(os.path.join(glob.escape(pycache), glob.escape(stem) + ".*.nb[ic]")):
+    for entry in _numba_files(module_path):
         try:
             os.unlink(entry)
             removed = True

@@ -1,8 +1,8 @@
 """The compile worker: ``python -m graphc.codegen.worker CACHE_DIR``, run by :mod:`graphc.codegen.background`.
 
-It reads a pickled ``(graph, argument descriptions)`` from stdin, runs the loop passes, generates the
-kernel's module and compiles it with Numba into ``$GRAPHC_CACHE_DIR`` (a staging folder the parent made
-inside CACHE_DIR), moves the files into CACHE_DIR, and writes the pickled fused graph to stdout.
+It reads a pickled ``(fused graph, argument descriptions)`` from stdin, generates the kernel's module and
+compiles it with Numba into ``$GRAPHC_CACHE_DIR`` (a staging folder the parent made inside CACHE_DIR),
+and moves the files into CACHE_DIR.
 
 The moves are atomic renames on one file system, in an order that keeps the cache consistent at every
 instant: Numba's data files first, then the module, then Numba's index, which names both (it records the
@@ -35,10 +35,9 @@ def main() -> int:
     graph, described = pickle.load(sys.stdin.buffer)  # noqa: S301 -- from the parent process
     from graphc.codegen.background import compile_graph, example_arguments
 
-    fused, kernel = compile_graph(graph, example_arguments(described))
+    _, kernel = compile_graph(graph, example_arguments(described), loop_passes=False, progress=False)
     if kernel.path is not None:  # None: the staging folder was refused and the code compiled in memory
         publish(os.path.dirname(kernel.path), cache, os.path.splitext(os.path.basename(kernel.path))[0])
-    sys.stdout.buffer.write(pickle.dumps(fused))
     return 0
 
 

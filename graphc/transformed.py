@@ -307,8 +307,9 @@ class Transformed:
     def _kernel_ready(self, signature: Signature, fused: Graph, kernel, seconds: float) -> None:
         with self._lock:
             if not signature.ready:  # else lower() installed it first
-                signature.history.append(f"numba: every call since its background compile "
-                                         f"({signature.job.how}, {seconds:.2f} s)")
+                how = {"process": "compiled by a worker process", "thread": "compiled in a thread",
+                       "disk": "loaded from the disk cache"}[signature.job.how]
+                signature.history.append(f"numba: every call since it was ready ({how}, {seconds:.2f} s)")
                 self._install(signature, fused, kernel.dispatcher)
 
     def _install(self, signature: Signature, fused: Graph, dispatcher) -> Callable:

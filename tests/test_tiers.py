@@ -49,8 +49,9 @@ def _assert_identical(a, b):
 
 
 @pytest.mark.parametrize("how", ["process", "thread"])
-def test_the_first_call_runs_numpy_and_later_calls_the_kernel(how, monkeypatch):
+def test_the_first_call_runs_numpy_and_later_calls_the_kernel(how, monkeypatch, tmp_path):
     monkeypatch.setenv("GRAPHC_BACKGROUND", how)
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))  # empty: the kernel must be compiled
     args = _data()
     f = graphc.value_and_grad(_loss, tiered=True)
     first = f(*args)
@@ -58,12 +59,24 @@ def test_the_first_call_runs_numpy_and_later_calls_the_kernel(how, monkeypatch):
     assert signature.history[0].startswith("numpy: the first calls")
     signature.job.wait(timeout=600)
     assert signature.ready and signature.job.how == how
-    assert signature.history[1].startswith(f"numba: every call since its background compile ({how}")
+    assert signature.history[1].startswith(f"numba: every call since it was ready (compiled {'by a worker process' if how == 'process' else 'in a thread'}")
     assert _filed_runner(f, args) in f.__graphc_transform__._dispatcher_of  # the kernel's runner
     _assert_identical(f(*args), first)
     lowered = f.lower(*args)
     assert lowered.tiers == signature.history
     assert "tier numpy: the first calls" in lowered.stats_table()
+
+
+def test_a_kernel_already_on_disk_is_loaded_without_a_worker(monkeypatch, tmp_path):
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    args = _data()
+    graphc.grad(_loss, tiered=False)(*args)  # fills the disk cache
+    f = graphc.grad(_loss, tiered=True)
+    f(*args)
+    signature = _signature(f)
+    signature.job.wait(timeout=600)
+    assert signature.job.how == "disk" and signature.job.process is None
+    assert "loaded from the disk cache" in signature.history[-1]
 
 
 def test_numpy_tier_only_never_compiles():
