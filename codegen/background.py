@@ -194,6 +194,15 @@ def running_jobs() -> list:
 _exiting = False
 
 
+def _forget_parents_jobs() -> None:
+    # A forked child inherits the list but not the jobs' threads; its exit must not kill the parent's workers.
+    _running.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parents_jobs)
+
+
 @atexit.register
 def _stop_workers() -> None:
     """Kill the worker processes still compiling (their files are in staging folders, never half in

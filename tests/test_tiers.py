@@ -243,3 +243,16 @@ def test_the_numpy_tier_runs_nested_loops_and_branches_like_the_kernel():
     args = (0.7, np.linspace(-1.0, 1.0, 10).reshape(5, 2))
     kernel = graphc.value_and_grad(f, argnums=(0, 1), tiered=False)(*args)
     _assert_identical(graphc.value_and_grad(f, argnums=(0, 1), tiered="numpy")(*args), kernel)
+
+
+def test_a_forked_child_leaves_the_parents_workers_alone():
+    background._running.add("a job of the parent")
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: exits at once with what it sees
+            os._exit(len(background._running))
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+        assert "a job of the parent" in background._running
+    finally:
+        background._running.discard("a job of the parent")
