@@ -13,7 +13,10 @@ from graphc.graph import BODY_ATTRS, Graph, body_graphs
 
 def map_bodies(graph: Graph, transform: Callable[[Graph], Graph]) -> Graph:
     """A copy of ``graph`` in which every body graph of every node is replaced by ``transform(body)``
-    (the bodies' own bodies are the transform's business)."""
+    (the bodies' own bodies are the transform's business); ``graph`` itself when it holds no body
+    graph, so a pass that copies what it is given does not copy twice."""
+    if not any(body_graphs(data) for _, data in graph.nx.nodes(data=True)):
+        return graph
     new = graph.copy()
     for node in new.nx:
         data = new[node]

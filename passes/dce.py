@@ -9,8 +9,6 @@ nothing changes.
 """
 from __future__ import annotations
 
-import networkx as nx
-
 from graphc.graph import Graph
 from graphc.ops import Results
 from graphc.passes.bodies import map_bodies
@@ -27,6 +25,8 @@ def remove_dead(graph: Graph) -> Graph:
 def eliminate_dead_code(graph: Graph) -> Graph:
     """A copy of ``graph`` without the nodes (and loop results and operands) no output needs."""
     new = map_bodies(graph, eliminate_dead_code)
+    if new is graph:  # no bodies: map_bodies made no copy
+        new = graph.copy()
     remove_dead(new)
     while any([_narrow(new, node) for node in list(new.nx) if "results" in new[node]]):
         remove_dead(new)
@@ -38,10 +38,15 @@ def _used_results(graph: Graph, node: int) -> set:
 
 
 def _reads(body: Graph, outputs: list) -> set:
-    """The body nodes that computing ``outputs`` reads (``outputs`` included)."""
+    """The body nodes that computing ``outputs`` reads (``outputs`` included): one walk up from all
+    of them (a walk per output went over the shared part of the graph once per output)."""
     found = set(outputs)
-    for out in outputs:
-        found |= nx.ancestors(body.nx, out)
+    stack = list(found)
+    while stack:
+        for u in body.nx.pred[stack.pop()]:
+            if u not in found:
+                found.add(u)
+                stack.append(u)
     return found
 
 

@@ -134,6 +134,8 @@ class _Groups:
         if not targets:
             return False
         floor = min(self.label[t] for t in targets)
+        if self.label[x] < floor:  # labelled before every target: it cannot depend on one
+            return False
         heap, seen = [(self.label[x], x)], {x}
         while heap:  # lowest label first: a path down to a target is followed before others
             _, y = heapq.heappop(heap)
@@ -246,7 +248,7 @@ def fuse_elementwise(graph: Graph) -> Graph:
         operands = graph.operands(node)
         data = graph[node]
         if _fusable(graph, node):
-            chosen = _joinable(graph, groups, reductions, node)
+            chosen = _joinable(graph, groups, reductions, node, operands)
             if chosen:
                 groups.merge(chosen, node, operands)
             else:
@@ -266,11 +268,10 @@ def fuse_elementwise(graph: Graph) -> Graph:
     return new
 
 
-def _joinable(graph: Graph, groups: _Groups, reductions: set, node: int) -> set:
+def _joinable(graph: Graph, groups: _Groups, reductions: set, node: int, operands: list[int]) -> set:
     """The groups of ``node``'s operands it can join without making a cycle, largest first."""
     group_of = groups.group_of
     shape = graph[node]["shape"]
-    operands = graph.operands(node)
     candidates = {groups.find(group_of[u]) for u in operands
                   if u in group_of and u not in reductions and graph[u]["shape"] == shape}
     chosen: set = set()
@@ -291,12 +292,13 @@ def _joinable(graph: Graph, groups: _Groups, reductions: set, node: int) -> set:
 def _contract(new: Graph, graph: Graph, members: list[int], space: tuple, carried: dict) -> None:
     """Replace ``members`` in ``new`` by fused nodes sharing one body."""
     member_set = set(members)
-    reads: list[int] = []
+    read: dict[int, None] = {}  # the values the group reads, in order of first read
     for m in members:
         for u in graph.operands(m):
             u = carried.get(u, u)
-            if u not in member_set and u not in reads:
-                reads.append(u)
+            if u not in member_set:
+                read.setdefault(u)
+    reads = list(read)
     outputs = [m for m in members if graph[m]["op"] == "sum"
                or m in graph.outputs or any(v not in member_set for v in graph.users(m))]
     inner = Graph()
