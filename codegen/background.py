@@ -84,8 +84,9 @@ def compile_graph(graph: Graph, examples: list, loop_passes: bool = True, progre
 
 
 class KernelJob:
-    """One background compile. ``on_ready(fused_graph, kernel, seconds)`` runs in the job's thread when
-    the kernel is loaded; :meth:`wait` blocks until then and returns ``(fused_graph, kernel)``.
+    """One background compile, begun by :meth:`start`. ``on_ready(fused_graph, kernel, seconds)`` runs in
+    the job's thread when the kernel is loaded; :meth:`wait` blocks until then and returns
+    ``(fused_graph, kernel)``.
 
     ``how`` is where the kernel came from: "process" (a worker compiled it), "thread", or "disk" (the
     disk cache already held it, so no worker was needed).
@@ -100,14 +101,22 @@ class KernelJob:
         self.process: subprocess.Popen | None = None
         self.staging: str | None = None
         self._done = threading.Event()
-        self._started = time.perf_counter()
-        self._thread = threading.Thread(target=self._run, name="graphc-compile", daemon=True)
+        self._started = None
+        self._start_lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the compile (once; later calls do nothing)."""
+        with self._start_lock:
+            if self._started is not None:
+                return
+            self._started = time.perf_counter()
         with _running_lock:
             _running.add(self)
-        self._thread.start()
+        threading.Thread(target=self._run, name="graphc-compile", daemon=True).start()
 
     def wait(self, timeout: float | None = None):
-        """The job's ``(fused graph, kernel)`` once ready; its error if it failed."""
+        """The job's ``(fused graph, kernel)`` once ready (starting it if need be); its error if it failed."""
+        self.start()
         self._done.wait(timeout)
         if self.error is not None:
             raise self.error

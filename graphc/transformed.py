@@ -9,8 +9,10 @@ it inlines its graph instead, which is how ``grad(grad(f))`` works.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import gc
 import threading
 import time
 from typing import Callable
@@ -92,6 +94,20 @@ def _unpickle_transformed(state) -> CompiledFunction:
     transformed = Transformed.__new__(Transformed)
     transformed.__setstate__(state)
     return transformed.function()
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's cycle collector off while a new signature's graph is made: tracing and the passes make
+    many small objects and no garbage cycles worth a pass, and at 5,000 nodes the collector's full passes
+    were about 40% of the time (benchmarks/passes_scale.py --gc-off)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class Transformed:
@@ -244,7 +260,14 @@ class Transformed:
         run = self._lookup(where) or self._compile(args, kwargs, leaves, where)
         if where[0] == "flat":
             self._publish(where[1])
-        return self._run(run, leaves)
+        try:
+            return self._run(run, leaves)
+        finally:
+            # Background compiles start once the call that made them has its result: their first step
+            # (fusion, in a thread of this process) would otherwise take turns with it for the GIL.
+            signature = self._signatures.get(where)
+            if signature is not None and signature.job is not None:
+                signature.job.start()
 
     def _publish(self, types: tuple) -> None:
         # One signature for these types: straight to its (self-checking) runner; several: the router.
@@ -290,9 +313,10 @@ class Transformed:
                 self.lower(*args, **kwargs)  # files the kernel's runner
                 return self._lookup(where)
             started = time.perf_counter()
-            graph, _ = run_pipeline(self.traced_graph(*args, **kwargs), GRAPH_PASSES)
+            with _collector_paused():
+                graph, _ = run_pipeline(self.traced_graph(*args, **kwargs), GRAPH_PASSES)
+                run = build_numpy_runner(graph)
             signature = Signature(where, zero_d_positions(leaves), graph)
-            run = build_numpy_runner(graph)
             self._signatures[where] = signature
             self._file(where, run)
             signature.history.append(f"numpy: the first calls ({len(graph)} nodes, ready "
