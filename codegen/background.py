@@ -34,6 +34,10 @@ from graphc.graph import Graph
 #: Where the running jobs are, for the exit handler and for tests.
 _running: set = set()
 _running_lock = threading.Lock()
+#: How many background compiles run at once: one core is left to the caller (each worker is a Python
+#: process with Numba loaded, a few hundred MiB); the others wait their turn.
+MAX_CONCURRENT = max(1, (os.cpu_count() or 2) - 1)
+_compile_slots = threading.BoundedSemaphore(MAX_CONCURRENT)
 
 
 class GraphcBackgroundWarning(UserWarning):
@@ -131,13 +135,15 @@ class KernelJob:
             from graphc.passes import LOOP_PASSES, run_pipeline
             from graphc.codegen.compile import on_disk
 
-            fused, _ = run_pipeline(self.graph, LOOP_PASSES)
-            if self.how == "process":
-                if on_disk(fused):
-                    self.how = "disk"
-                else:
-                    self._compile_in_worker(fused)  # fills the disk cache, from which the next line loads
-            self.result = compile_graph(fused, example_arguments(self.described), loop_passes=False, progress=False)
+            with _compile_slots:  # a few at a time: forty new shapes must not start forty compilers
+                fused, _ = run_pipeline(self.graph, LOOP_PASSES)
+                if self.how == "process":
+                    if on_disk(fused):
+                        self.how = "disk"
+                    else:
+                        self._compile_in_worker(fused)  # fills the disk cache, from which the next line loads
+                self.result = compile_graph(fused, example_arguments(self.described), loop_passes=False,
+                                            progress=False)
             self.seconds = time.perf_counter() - self._started
             self.on_ready(*self.result, self.seconds)
         except BaseException as error:  # noqa: BLE001 -- reported to whoever waits, and warned once

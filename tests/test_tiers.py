@@ -256,3 +256,29 @@ def test_a_forked_child_leaves_the_parents_workers_alone():
         assert "a job of the parent" in background._running
     finally:
         background._running.discard("a job of the parent")
+
+
+def test_background_compiles_take_turns(monkeypatch):
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def compile_graph(graph, examples, **_):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            threading.Event().wait(0.05)
+            return graph, None
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(background, "compile_graph", compile_graph)
+    monkeypatch.setenv("GRAPHC_BACKGROUND", "thread")
+    jobs = [background.KernelJob(graphc.trace(lambda x: x + float(k), 1.0), [("scalar", "<f8", False)],
+                                 lambda *a: None) for k in range(3 * background.MAX_CONCURRENT + 1)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.wait(timeout=60)
+    assert most[0] == background.MAX_CONCURRENT
