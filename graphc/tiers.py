@@ -18,7 +18,9 @@ errors, and return the same structure, shapes, dtypes and Python types (tests ru
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import os
 
 from graphc.errors import GraphcError
@@ -57,3 +59,17 @@ class Signature:
     @property
     def ready(self) -> bool:
         return self.fused is not None
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """Python's cycle collector off while a new signature's graph is made: tracing and the passes make
+    many small objects and no garbage cycles worth a pass, and at 5,000 nodes the collector's full passes
+    were about 40% of the time (benchmarks/passes_scale.py --gc-off)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -9,10 +9,8 @@ it inlines its graph instead, which is how ``grad(grad(f))`` works.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import gc
 import threading
 import time
 from typing import Callable
@@ -27,7 +25,7 @@ from graphc.passes import GRAPH_PASSES, LOOP_PASSES, PassStats, run_pipeline
 from graphc.passes.autodiff import differentiate
 from graphc.numpy_tier import build_numpy_runner
 from graphc.runner import array_key, make_router, make_runner
-from graphc.tiers import Signature, tier_mode
+from graphc.tiers import Signature, collector_paused, tier_mode
 from graphc.arguments import (as_tuple, example_argument, kernel_args, normalize_argnums, parameter_names,
                               signature_key, zero_d_positions)
 
@@ -94,20 +92,6 @@ def _unpickle_transformed(state) -> CompiledFunction:
     transformed = Transformed.__new__(Transformed)
     transformed.__setstate__(state)
     return transformed.function()
-
-
-@contextlib.contextmanager
-def _collector_paused():
-    """Python's cycle collector off while a new signature's graph is made: tracing and the passes make
-    many small objects and no garbage cycles worth a pass, and at 5,000 nodes the collector's full passes
-    were about 40% of the time (benchmarks/passes_scale.py --gc-off)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class Transformed:
@@ -257,9 +241,7 @@ class Transformed:
         where, args, kwargs, leaves = self._where(args, kwargs)
         if where is None:
             return self._inline(args, kwargs, leaves)
-        run = self._lookup(where) or self._compile(args, kwargs, leaves, where)
-        if where[0] == "flat":
-            self._publish(where[1])
+        run = self._lookup(where) or self._compile(args, kwargs, leaves, where)  # _file published it
         try:
             return self._run(run, leaves)
         finally:
@@ -313,7 +295,7 @@ class Transformed:
                 self.lower(*args, **kwargs)  # files the kernel's runner
                 return self._lookup(where)
             started = time.perf_counter()
-            with _collector_paused():
+            with collector_paused():
                 graph, _ = run_pipeline(self.traced_graph(*args, **kwargs), GRAPH_PASSES)
                 run = build_numpy_runner(graph)
             signature = Signature(where, zero_d_positions(leaves), graph)
