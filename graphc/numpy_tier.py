@@ -95,13 +95,11 @@ def build_numpy_runner(graph: Graph, raw: bool = False) -> Callable:
                        and graph[u]["op"] != "constant"})
         if dead:
             lines.append(f"del {', '.join(f'v{u}' for u in dead)}")
-    if raw:
-        result = "[" + ", ".join(f"v{n}[()]" if graph[n]["shape"] == () else f"v{n}" for n in graph.outputs) + "]"
-    else:
-        result = structure_source(graph.out_tree, _converters(graph, arguments, namespace).__getitem__, namespace)
     if raw:  # a body runs inside its loop's reference, under the outer runner's errstate
+        result = "[" + ", ".join(f"v{n}[()]" if graph[n]["shape"] == () else f"v{n}" for n in graph.outputs) + "]"
         source = f"def run({', '.join(params)}):\n" + "".join(f"    {line}\n" for line in lines) + f"    return {result}\n"
     else:
+        result = structure_source(graph.out_tree, _converters(graph, arguments, namespace).__getitem__, namespace)
         body = "\n        ".join(lines) or "pass"
         source = (f"def run({', '.join(params)}):\n"
                   + "".join(f"    {check}\n" for check in checks)
