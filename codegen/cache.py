@@ -24,7 +24,7 @@ from graphc.graph import Graph, attr_key
 from graphc.ops import REGISTRY
 
 #: Bumped whenever the shape of generated code changes.
-CODEGEN_VERSION = 1
+CODEGEN_VERSION = 2
 _CHECK_PREFIX = "# graphc-sha256: "
 
 

@@ -7,7 +7,8 @@ from the graph's own shapes and counters, so user data never reaches the generat
 
 The function takes the graph's inputs in order (0-d inputs as scalars). It returns its outputs
 in the graph's output structure when that is a leaf or nested tuples (``(value, (gx, gy))``),
-else the flat tuple of output leaves.
+else the flat tuple of output leaves. A long kernel whose statements repeat (an unrolled loop) is
+rolled instead: one loop over a table of sites, each distinct statement compiled once (codegen/rolled.py).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from graphc.graph import Graph
 from graphc.ops import REGISTRY, Statements, dtype_source
 from graphc.codegen.control import CONTROL_EMITTERS
 from graphc.codegen.loops import emit_fused
+from graphc.codegen.rolled import roll
 from graphc.passes.fuse import calls_numpy_ufunc
 from graphc.tree import is_tuple_tree, tuple_tree_source
 
@@ -59,8 +61,9 @@ def emit_graph(graph: Graph, names: dict[int, str], constants: dict, prefix: str
 
 
 def emit_node(graph: Graph, node: int, names: dict[int, str], constants: dict | None = None,
-              prefix: str = "", destinations: dict | None = None) -> str:
-    """The source line(s) that compute ``node`` into ``v<node>``."""
+              prefix: str = "", destinations: dict | None = None, flat: dict | None = None) -> str:
+    """The source line(s) that compute ``node`` into ``v<node>`` (``destinations`` and ``flat``: see
+    :func:`~graphc.codegen.loops.emit_fused`)."""
     data = graph[node]
     operands = graph.operands(node)
     op = REGISTRY[data["op"]]
@@ -74,7 +77,7 @@ def emit_node(graph: Graph, node: int, names: dict[int, str], constants: dict | 
     scalar = data["shape"] == () and all(d["shape"] == () for d in operand_data)
     template = op.scalar_emit if scalar and op.scalar_emit is not None else op.emit
     if op.name == "fused":  # a loop nest, built from its body's scalar emissions
-        return emit_fused(args, data, operand_data, prefix, destinations or {}).replace("{out}", out)
+        return emit_fused(args, data, operand_data, prefix, destinations, flat).replace("{out}", out)
     if template is None:
         raise GraphcInternalError(f"no Numba emission for '{op.name}' (graphc bug; please report)")
     if callable(template):
@@ -97,7 +100,10 @@ def _return_value(graph: Graph, results: list[str]) -> str:
 
 #: Kernels of more node statements than this are split into parts of this size: Numba's compile
 #: time grows faster than linearly with a function's length (measured: 1.2 ms a node at 1,100
-#: nodes, 2.1 ms at 4,400), while a chain of small functions compiles in linear time.
+#: nodes, 2.1 ms at 4,400), while a chain of small functions compiles in linear time. A part hands
+#: its values on as one tuple, whose machine code grows faster than linearly too (issue 13: the
+#: unrolled RNN's 1,300 statements compiled in 46 s whole, 95 s in parts of 250), so a kernel that
+#: rolls (codegen/rolled.py) is not split.
 PART_SIZE = 400
 
 
@@ -115,9 +121,12 @@ def _defines(graph: Graph, node: int) -> list[str]:
     return [f"v{node}"]
 
 
-def _decorator(statements: list[str]) -> str:
+def _decorator(statements: list[str], inner: bool = False) -> str:
+    """``inner``: called only from the kernel, so Numba makes no Python wrapper (about 30 ms a function,
+    seconds for a part that returns a long tuple)."""
     parallel = any("numba.prange(" in chunk for chunk in statements)
-    return f"@numba.njit(cache=CACHE, error_model='numpy'{', parallel=True' if parallel else ''})"
+    return (f"@numba.njit(cache=CACHE, error_model='numpy'{', parallel=True' if parallel else ''}"
+            f"{', no_cpython_wrapper=True' if inner else ''})")
 
 
 def _indent(chunks: list[str]) -> list[str]:
@@ -148,7 +157,7 @@ def _split(graph: Graph, order: list[int], statements: list[str], names: dict, p
         if not returns:  # only comments (results of a loop computed in an earlier part)
             continue
         body = [statements[i] for i in part]
-        source += ["", "", _decorator(body), f"def part{k}({', '.join(reads)}):", *_indent(body),
+        source += ["", "", _decorator(body, inner=True), f"def part{k}({', '.join(reads)}):", *_indent(body),
                    f"    return ({', '.join(returns)}{',' if len(returns) == 1 else ''})"]
         calls.append(f"({', '.join(returns)}{',' if len(returns) == 1 else ''}) = part{k}({', '.join(reads)})")
     return source, calls
@@ -179,7 +188,11 @@ def generate(graph: Graph, header: str = "") -> tuple[str, dict[str, np.ndarray]
               f"    raise ArgumentShapeError('argument {i} must have shape {graph[n]['shape']}')"
               for i, n in enumerate(graph.inputs) if graph[n]["shape"] != ()]
     parts: list[str] = []
-    if len(statements) > PART_SIZE:
+    rolled = roll(graph, order, statements, names, constants, emit_node, _defines)
+    if rolled is not None:  # one loop over a table of sites (codegen/rolled.py)
+        statements, outputs = rolled
+        results = [mine if mine is not None else result for mine, result in zip(outputs, results)]
+    elif len(statements) > PART_SIZE:
         parts, statements = _split(graph, order, statements, names, params, results)
     lines = [
         f"# Generated by graphc: do not edit. {header}".rstrip(),

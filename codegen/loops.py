@@ -24,13 +24,25 @@ from graphc.ops import REGISTRY, Statements, dtype_source
 PARALLEL_MIN_ELEMENTS = 1 << 17
 
 
-def _read(name: str, shape: tuple, space: tuple, prefix: str) -> str:
+def _index(shape: tuple, space: tuple, prefix: str) -> list[str]:
+    """Per axis of ``shape``, its index at the loop's position (``0`` on a broadcast axis)."""
+    lead = len(space) - len(shape)
+    return ["0" if n == 1 and space[lead + d] != 1 else f"{prefix}i{lead + d}" for d, n in enumerate(shape)]
+
+
+def read_index(name: str, shape: tuple, space: tuple, prefix: str) -> str:
     """``name[...]`` indexed at the loop's position, broadcasting ``shape`` against ``space``."""
     if shape == ():
         return name
-    lead = len(space) - len(shape)
-    index = ["0" if n == 1 and space[lead + d] != 1 else f"{prefix}i{lead + d}" for d, n in enumerate(shape)]
-    return f"{name}[{', '.join(index)}]"
+    return f"{name}[{', '.join(_index(shape, space, prefix))}]"
+
+
+def read_flat(where: tuple, shape: tuple, space: tuple, prefix: str) -> str:
+    """``buffer[offset + ...]``: the element of a C-ordered value kept in a flat buffer (rolled kernels)."""
+    buffer, offset = where
+    terms = [offset] + [f"{i} * {math.prod(shape[d + 1:])}" if math.prod(shape[d + 1:]) != 1 else i
+                        for d, i in enumerate(_index(shape, space, prefix)) if i != "0"]
+    return f"{buffer}[{' + '.join(terms)}]"
 
 
 def _scalar_line(graph, node: int, prefix: str) -> str:
@@ -49,13 +61,15 @@ def _scalar_line(graph, node: int, prefix: str) -> str:
 
 
 def emit_fused(args: list[str], node: dict, operands: list[dict], prefix: str = "",
-               destinations: dict | None = None) -> Statements:
+               destinations: dict | None = None, flat: dict | None = None) -> Statements:
     """Statements for a ``fused`` node: the whole loop for output 0, nothing for the others.
 
     ``prefix`` starts every name the loop makes (a loop inside a scan's body is ``s12_v21``, ``s12_t7``).
-    An output whose carrier node is in ``destinations`` is written into that array instead of a new one.
+    An output whose carrier node is in ``destinations`` is written into that array instead of a new one,
+    or, given as ``(buffer, offset)``, into a flat buffer; an operand named in ``flat`` (name ->
+    ``(buffer, offset)``) is read from one. A rolled kernel keeps its values so (codegen/rolled.py).
     """
-    destinations = destinations or {}
+    destinations, flat = destinations or {}, flat or {}
     p = prefix
     body, output = node["attrs"]["body"], node["attrs"]["output"]
     out_names = [f"{p}v{n}" for n in body.nodes]
@@ -72,8 +86,11 @@ def emit_fused(args: list[str], node: dict, operands: list[dict], prefix: str = 
     for carrier, name, m in zip(body.nodes, out_names, graph.outputs):
         dtype = dtype_source(graph[m]["dtype"])
         if m not in sums:
-            lines.append(f"{name} = {destinations[carrier]}" if carrier in destinations
-                         else f"{name} = np.empty({space}, {dtype})")
+            target = destinations.get(carrier)
+            if isinstance(target, tuple):
+                stores.append(f"{read_flat(target, space, space, p)} = {p}t{m}")
+                continue
+            lines.append(f"{name} = {target}" if target is not None else f"{name} = np.empty({space}, {dtype})")
             stores.append(f"{name}[{', '.join(f'{p}i{d}' for d in range(rank))}] = {p}t{m}")
             continue
         (member,) = graph.operands(m)
@@ -89,7 +106,8 @@ def emit_fused(args: list[str], node: dict, operands: list[dict], prefix: str = 
         stores.append(f"{name}[{', '.join('0' if d in axis else f'{p}i{d}' for d in range(rank))}] += {p}t{member}")
         if keep != graph[m]["shape"]:
             finish.append(f"{name} = {name}.reshape({graph[m]['shape']})")
-    body_lines = [f"{p}t{u} = {_read(a, operands[i]['shape'], space, p)}"
+    body_lines = [f"{p}t{u} = " + (read_flat(flat[a], operands[i]["shape"], space, p) if a in flat
+                                   else read_index(a, operands[i]["shape"], space, p))
                   for i, (u, a) in enumerate(zip(graph.inputs, args))]
     body_lines += [_scalar_line(graph, m, p) for m in graph.topo_order()
                    if graph[m]["op"] not in ("input", "sum")]
@@ -99,3 +117,42 @@ def emit_fused(args: list[str], node: dict, operands: list[dict], prefix: str = 
         lines.append("    " * d + f"for {p}i{d} in {loop}({space[d]}):")
     lines += ["    " * rank + line for line in body_lines]
     return Statements("\n".join(lines + finish))
+
+
+def split_body(body, limit: int) -> list[list[int]] | None:
+    """The members of a fused body as a sequence of loops that each read at most ``limit`` values
+    (inputs, or members of an earlier loop), in topological order; None when the body reads no more
+    than that, or has sums (the loop that starts a sum must finish it).
+
+    A rolled kernel runs each of them as a site: a long sum of products (an unrolled RNN's weight
+    gradient, one term a step) becomes a few loops of one form, instead of one loop whose code
+    grows with the number of steps.
+    """
+    graph = body.graph
+    if len(graph.inputs) <= limit or any(graph[m]["op"] == "sum" for m in graph.topo_order()):
+        return None
+    loops, current, inside, reads = [], [], set(), set()
+    for member in graph.topo_order():
+        if graph[member]["op"] == "input":
+            continue
+        needs = {u for u in graph.operands(member) if u not in inside}
+        if current and len(reads | needs) > limit:
+            loops.append(current)
+            current, inside, reads = [], set(), set()
+            needs = set(graph.operands(member))
+        current.append(member)
+        inside.add(member)
+        reads |= needs
+    return loops + [current]
+
+
+def emit_body_loop(graph, space: tuple, members: list[int], reads: list[tuple[int, str]],
+                   writes: list[tuple[int, tuple]], prefix: str = "") -> str:
+    """One loop over ``space`` computing body ``members`` (see :func:`split_body`): ``reads`` are
+    ``(value, expression)`` pairs, ``writes`` ``(member, (buffer, offset))`` pairs, stored flat."""
+    p, rank = prefix, len(space)
+    lines = [f"{p}t{u} = {expression}" for u, expression in reads]
+    lines += [_scalar_line(graph, m, p) for m in members]
+    lines += [f"{read_flat(target, space, space, p)} = {p}t{m}" for m, target in writes]
+    loop = ["    " * d + f"for {p}i{d} in range({space[d]}):" for d in range(rank)]
+    return "\n".join(loop + ["    " * rank + line for line in lines])

@@ -70,9 +70,9 @@ def numba_has_blas() -> bool:
 
 
 def _emit_2d(a: str, b: str, sa: tuple, sb: tuple, out: tuple, dtype) -> str:
-    """A 1-d/2-d product in nopython mode: np.dot (BLAS) for floats, loops for other dtypes."""
+    """A 1-d/2-d product in nopython mode: np.dot (BLAS, through one helper) for floats, loops for other dtypes."""
     if dtype.kind in "fc":
-        return f"np.dot({a}, {b})"
+        return f"_matmul2({a}, {b})"  # BLAS for any layouts, compiled once (codegen/rt_linalg.py)
     a2 = f"{a}.reshape((1, {sa[0]}))" if len(sa) == 1 else a
     b2 = f"{b}.reshape(({sb[0]}, 1))" if len(sb) == 1 else b
     rows, cols = (1 if len(sa) == 1 else sa[0]), (1 if len(sb) == 1 else sb[1])
@@ -88,6 +88,8 @@ _STRIDED = frozenset({"getitem", "broadcast_to", "transpose"})
 def _blas_operand(name: str, operand: dict, dtype) -> str:
     if operand["dtype"] != dtype:  # Numba's np.dot wants one dtype: cast to the result's first
         return f"{name}.astype({dtype_source(dtype)})"
+    if dtype.kind in "fc" and numba_has_blas():  # _matmul2 takes any layout
+        return name
     if operand.get("op") == "transpose" and len(operand["shape"]) == 2:
         return f"np.asfortranarray({name})"
     if operand.get("op") in _STRIDED:
@@ -108,23 +110,21 @@ def _emit_matmul(args, node, operands):
         return _emit_2d(a, b, sa, sb, out, dtype)
     if len(sb) <= 2:  # a stack of matrices times one matrix (or vector): one product of the stacked rows
         rows = math.prod(sa[:-1])
-        flat = _emit_2d(f"np.ascontiguousarray({a}).reshape(({rows}, {sa[-1]}))", b, (rows, sa[-1]), sb,
-                        (rows,) + sb[1:], dtype)
-        return f"{flat}.reshape({out})"
+        flat = _emit_2d(f"_reshape({a}, ({rows}, {sa[-1]}))", b, (rows, sa[-1]), sb, (rows,) + sb[1:], dtype)
+        return f"_reshape({flat}, {out})"
     # Batched: one 2-d product per output matrix, operands picked by broadcast batch index.
     pa, pb = _promoted(sa, sb)
     batch = out[:len(out) - (len(sa) >= 2) - (len(sb) >= 2)]
     pad = lambda p: tuple([1] * (len(batch) - len(p) + 2) + list(p[:-2]))  # noqa: E731
-    stacks = [f"np.ascontiguousarray({x}).reshape(({math.prod(p[:-2])}, {p[-2]}, {p[-1]}))" for x, p in
-              ((a, pa), (b, pb))]
+    stacks = [f"_reshape({x}, ({math.prod(p[:-2])}, {p[-2]}, {p[-1]}))" for x, p in ((a, pa), (b, pb))]
     index = [f"_batch_index({pad(p)}, {batch})" for p in (pa, pb)]
     helper = "_batched_matmul" if dtype.kind in "fc" else "_batched_matmul_loops"
     target = f"np.zeros(({math.prod(batch)}, {pa[-2]}, {pb[-1]}), {dtype_source(dtype)})"
-    return f"{helper}({stacks[0]}, {stacks[1]}, {index[0]}, {index[1]}, {target}).reshape({out})"
+    return f"_reshape({helper}({stacks[0]}, {stacks[1]}, {index[0]}, {index[1]}, {target}), {out})"
 
 
 defop("matmul", arity=2, shape=_matmul_shape, reference=np.matmul, numpy=(np.matmul,),
-      adjoint=_matmul_adjoint, emit=_emit_matmul, version=2,
+      adjoint=_matmul_adjoint, emit=_emit_matmul, version=3,
       doc="matrix product (a @ b), 1-d operands promoted and batch axes broadcast as NumPy does")
 
 

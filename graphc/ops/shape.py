@@ -64,13 +64,13 @@ def _emit_reshape(args, node, operands):
         return f"np.full({new}, {x})"
     if new == ():
         return f"np.ascontiguousarray({x}).ravel()[0]"
-    return f"np.ascontiguousarray({x}).reshape({new})"
+    return f"_reshape({x}, {new})"  # one compiled helper per rank (codegen/rt_shape.py)
 
 
 defop("reshape", arity=1, reference=np.reshape, numpy=(np.reshape,), parse=_parse_reshape,
       shape=lambda x, shape: Aval(shape, x.dtype),
       adjoint=lambda g, out, x, shape: (apply("reshape", g, shape=shape_of(x)),), emit=_emit_reshape,
-      doc="same elements, new shape (C order)")
+      version=2, doc="same elements, new shape (C order)")
 
 
 def _broadcast_to_shape(x: Aval, shape):
@@ -152,9 +152,25 @@ def index_source(index: tuple) -> str:
     return ", ".join(parts) + ("," if len(parts) == 1 else "")
 
 
+def _lead(index: tuple) -> str | None:
+    """A non-empty index of ints only (``xs[t]``, ``X[i, j]``) as a tuple literal, else None. Such an
+    index goes to a helper compiled once per rank (codegen/rt_shape.py), not into the kernel's code."""
+    return f"({index_source(index)})" if index and all(isinstance(e, int) for e in index) else None
+
+
+def _emit_getitem(args, node, operands):
+    index = node["attrs"]["index"]
+    lead = _lead(index)
+    return f"_index_lead({args[0]}, {lead})" if lead else f"{args[0]}[{index_source(index)}]"
+
+
 def _emit_scatter(args, node, operands):
-    zeros = f"np.zeros({node['shape']}, {dtype_source(node['dtype'])})"
-    return Statements(f"{{out}} = {zeros}\n{{out}}[{index_source(node['attrs']['index'])}] = {args[0]}")
+    index, dtype = node["attrs"]["index"], dtype_source(node["dtype"])
+    lead = _lead(index)
+    if lead:
+        return f"_scatter_lead({args[0]}, {lead}, {node['shape']}, {dtype})"
+    zeros = f"np.zeros({node['shape']}, {dtype})"
+    return Statements(f"{{out}} = {zeros}\n{{out}}[{index_source(index)}] = {args[0]}")
 
 
 def _scatter(g, index, shape):
@@ -166,12 +182,11 @@ def _scatter(g, index, shape):
 defop("getitem", arity=1, reference=lambda x, index: x[numpy_index(index)],
       shape=lambda x, index: Aval(_index_shape(x.shape, index), x.dtype),
       adjoint=lambda g, out, x, index: (apply("index_scatter", g, index=index, shape=shape_of(x)),),
-      emit=lambda args, node, ops: f"{args[0]}[{index_source(node['attrs']['index'])}]",
-      doc="basic indexing: x[0], x[1:], X[:, ::2], x[None]")
+      emit=_emit_getitem, version=2, doc="basic indexing: x[0], x[1:], X[:, ::2], x[None]")
 defop("index_scatter", arity=1, reference=_scatter,
       shape=lambda g, index, shape: Aval(tuple(shape), g.dtype),
       adjoint=lambda g, out, x, index, shape: (apply("getitem", g, index=index),), emit=_emit_scatter,
-      doc="zeros of a shape with values placed at a basic index (getitem's adjoint)")
+      version=2, doc="zeros of a shape with values placed at a basic index (getitem's adjoint)")
 
 
 # ---- joining -----------------------------------------------------------------------------------
