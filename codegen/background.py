@@ -160,10 +160,10 @@ class KernelJob:
             self._done.set()
 
     def _compile_in_worker(self, fused: Graph) -> None:
-        from graphc.codegen.cache import cache_dir
+        from graphc.codegen.cache import cache_dir, make_private_dirs
 
         directory = cache_dir()
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+        make_private_dirs(directory)
         # In the cache folder, so that the worker's renames into the cache are atomic (one file system).
         self.staging = tempfile.mkdtemp(prefix=".staging-", dir=directory)
         env = dict(os.environ, GRAPHC_CACHE_DIR=self.staging, GRAPHC_PROGRESS="0")  # quiet: not waited for
@@ -188,11 +188,11 @@ def _default_mode() -> str:
     if mode not in ("process", "thread"):
         raise GraphcInternalError(f"GRAPHC_BACKGROUND must be 'process' or 'thread', not {mode!r}")
     if mode == "process":
-        from graphc.codegen.cache import cache_dir
+        from graphc.codegen.cache import cache_dir, make_private_dirs
 
         directory = cache_dir()
         try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
+            make_private_dirs(directory)
         except OSError:
             return "thread"
         if not os.access(directory, os.W_OK):

@@ -19,8 +19,10 @@ import sys
 
 def publish(staging: str, cache: str, module_name: str) -> None:
     """Move one module and Numba's files for it from ``staging`` into ``cache``."""
+    from graphc.codegen.cache import make_private_dirs
+
+    make_private_dirs(cache)  # and its __pycache__
     pycache = os.path.join(cache, "__pycache__")
-    os.makedirs(pycache, mode=0o700, exist_ok=True)
     pattern = os.path.join(glob.escape(os.path.join(staging, "__pycache__")), glob.escape(module_name) + ".*")
     files = glob.glob(pattern)
     for path in sorted(f for f in files if f.endswith(".nbc")):
