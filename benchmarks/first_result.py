@@ -16,7 +16,8 @@ For each workload (benchmarks/workloads.py) it runs, interleaved, ``--reps`` tim
 - jax.jit(value_and_grad), which has no disk cache here.
 
 Then, in one process each: the first result for a second input shape of the same rank, against the
-first shape's; and how many NumPy-tier calls the caller makes per second while the kernel compiles in
+first shape's, and when it runs on the first shape's kernel (shape-generic code: no second compile);
+a last minibatch of another size waiting for Numba; and how many NumPy-tier calls the caller makes per second while the kernel compiles in
 a worker process, in a thread, or not at all (GRAPHC_BACKGROUND; Numba's compiler holds the GIL).
 Medians are printed; the machine is shared, so compare ratios within one run.
 """
@@ -110,7 +111,26 @@ vg.lower(np.linspace(0, 1, 10))  # the kernel for the first shape is compiled
 t = time.perf_counter()
 vg(np.linspace(0, 1, 11))
 second = time.perf_counter() - t
-print(json.dumps({"first": first, "second": second}))
+vg.lower(np.linspace(0, 1, 11))  # waits for its background job: the first shape's kernel, reused
+on_kernel = time.perf_counter() - t
+from graphc.codegen import compile as C
+compiles = C.STATS["compiled"]
+
+# A last minibatch of another size: W2's MLP at 256 rows, then 200, waiting for Numba each time.
+def mlp(W1, b1, W2, b2, X, Y):
+    return 0.5 * np.mean((np.tanh(X @ W1 + b1) @ W2 + b2 - Y) ** 2)
+rng = np.random.default_rng(0)
+params = (rng.normal(size=(64, 128)) * 0.1, np.zeros(128), rng.normal(size=(128, 10)) * 0.1, np.zeros(10))
+mlp_vg = graphc.value_and_grad(mlp, argnums=(0, 1, 2, 3), tiered=False)
+t = time.perf_counter()
+mlp_vg(*params, rng.normal(size=(256, 64)), rng.normal(size=(256, 10)))
+mlp_first = time.perf_counter() - t
+t = time.perf_counter()
+mlp_vg(*params, rng.normal(size=(200, 64)), rng.normal(size=(200, 10)))
+mlp_second = time.perf_counter() - t
+print(json.dumps({"first": first, "second": second, "on_kernel": on_kernel, "compiles": compiles,
+                  "mlp_first": mlp_first, "mlp_second": mlp_second,
+                  "mlp_compiles": C.STATS["compiled"] - compiles}))
 '''
 
 THROUGHPUT = r'''
@@ -201,8 +221,16 @@ def second_shape_rows(reps: int) -> list[str]:
             results.append(run(SECOND_SHAPE, dict(os.environ, GRAPHC_CACHE_DIR=cache, GRAPHC_TIERED="1")))
     first = statistics.median(r["first"] for r in results)
     second = statistics.median(r["second"] for r in results)
+    on_kernel = statistics.median(r["on_kernel"] for r in results)
+    mlp_first = statistics.median(r["mlp_first"] for r in results)
+    mlp_second = statistics.median(r["mlp_second"] for r in results)
     return [f"second input shape (W4's function, 10 then 11 elements): first result {first * 1e3:.1f} ms, "
-            f"second shape {second * 1e3:.1f} ms ({second / first:.1%} of the first)"]
+            f"second shape {second * 1e3:.1f} ms ({second / first:.1%} of the first), on the kernel "
+            f"{on_kernel * 1e3:.1f} ms after its first call; Numba compiles in all: "
+            f"{max(r['compiles'] for r in results)}",
+            f"a last minibatch (W2's MLP, 256 then 200 rows, GRAPHC_TIERED=0): first batch {mlp_first:.2f} s, "
+            f"second size {mlp_second * 1e3:.1f} ms ({mlp_second / mlp_first:.1%}); Numba compiles for the "
+            f"second size: {max(r['mlp_compiles'] for r in results)}"]
 
 
 def throughput_rows(seconds: float) -> list[str]:

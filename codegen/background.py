@@ -92,7 +92,8 @@ class KernelJob:
     the job's thread when the kernel is loaded; :meth:`wait` blocks until then and returns
     ``(fused_graph, kernel)``.
 
-    ``how`` is where the kernel came from: "process" (a worker compiled it), "thread", or "disk" (the
+    ``how`` is where the kernel came from: "process" (a worker compiled it), "thread", "memory" (this
+    process had compiled it for another shape whose generated source is the same), or "disk" (the
     disk cache already held it, so no worker was needed).
     """
 
@@ -133,16 +134,19 @@ class KernelJob:
     def _run(self) -> None:
         try:
             from graphc.passes import LOOP_PASSES, run_pipeline
-            from graphc.codegen.compile import on_disk
+            from graphc.codegen.compile import loaded, on_disk
 
             with _compile_slots:  # a few at a time: forty new shapes must not start forty compilers
                 fused, _ = run_pipeline(self.graph, LOOP_PASSES)
-                if self.how == "process":
+                examples = example_arguments(self.described)
+                if loaded(fused, examples):  # another shape's kernel, the same source
+                    self.how = "memory"
+                elif self.how == "process":
                     if on_disk(fused):
                         self.how = "disk"
                     else:
                         self._compile_in_worker(fused)  # fills the disk cache, from which the next line loads
-                self.result = compile_graph(fused, example_arguments(self.described), loop_passes=False,
+                self.result = compile_graph(fused, examples, loop_passes=False,
                                             progress=False)
             self.seconds = time.perf_counter() - self._started
             self.on_ready(*self.result, self.seconds)

@@ -2,9 +2,9 @@
 
 A module is stored as ``<dir>/graphc_<key>.py`` whose first line carries the SHA-256 of the
 rest; Numba keeps its own cache of the compiled code beside it (``__pycache__``), keyed by
-that file. The key hashes the graph (constant values included), the argument signature,
-and the graphc, Numba and NumPy versions and the versions of the ops used, so a change to
-any of them gives a new file rather than stale machine code.
+that file. The key hashes the generated source and its constants' values, and the graphc, Numba
+and NumPy versions and the runtime helpers' source, so a change to any of them gives a new file
+rather than stale machine code; shapes that generate the same source share one file.
 
 Numba's cache index is a pickle, so loading it runs whatever code it names: the folders are
 created private, and :func:`untrusted_reason` refuses folders that someone else could write.
@@ -20,11 +20,10 @@ import tempfile
 
 import numpy as np
 
-from graphc.graph import Graph, attr_key
-from graphc.ops import REGISTRY
+from graphc.graph import Graph
 
 #: Bumped whenever the shape of generated code changes.
-CODEGEN_VERSION = 2
+CODEGEN_VERSION = 3
 _CHECK_PREFIX = "# graphc-sha256: "
 
 
@@ -91,29 +90,35 @@ def runtime_digest() -> str:
     return h.hexdigest()
 
 
-def graph_key(graph: Graph) -> str:
-    """SHA-256 over everything that decides the generated code and its machine code."""
+def source_key(source: str, constants: dict) -> str:
+    """SHA-256 over everything that decides a kernel's machine code: its generated source, its
+    constants' values, and the versions of what compiles and runs it.
+
+    Shapes enter only where the source names them: a kernel that reads its sizes from its arguments
+    (graphc.dims) has one key for every shape that generates the same source.
+    """
     import numba  # here, not at the top: the NumPy tier reads cache_dir() without loading Numba
 
     from graphc import __version__
     from graphc.ops.linalg import numba_has_blas
 
     h = hashlib.sha256()
-
     h.update(f"graphc={__version__};codegen={CODEGEN_VERSION};numba={numba.__version__};"
              f"numpy={np.__version__};python={sys.version_info[:2]};blas={numba_has_blas()};"
              f"runtime={runtime_digest()}\n".encode())
-    for node in graph.topo_order():
-        data = graph[node]
-        op = data["op"]
-        version = REGISTRY[op].version if op in REGISTRY else 0
-        attrs = sorted((k, attr_key(v)) for k, v in data["attrs"].items())  # bodies by fingerprint
-        h.update(f"{node}={op}@{version}{graph.operands(node)}{attrs}{data['shape']}{data['dtype'].str}\n".encode())
-        if op == "constant":
-            h.update(np.ascontiguousarray(data["value"]).tobytes())
-    # The result structure decides the generated return statement, so it is part of the key too.
-    h.update(f"in={graph.inputs};out={graph.outputs};tree={graph.out_tree!r}".encode())
+    h.update(source.encode())
+    for name in sorted(constants):
+        value = np.asarray(constants[name])
+        h.update(f"\n{name}={value.dtype.str}{value.shape}\n".encode())
+        h.update(np.ascontiguousarray(value).tobytes())
     return h.hexdigest()
+
+
+def graph_key(graph: Graph) -> str:
+    """The key of ``graph``'s kernel (:func:`source_key` of its generated source)."""
+    from graphc.codegen.compile import generated
+
+    return generated(graph)[3]
 
 
 def _checksum(body: str) -> str:

@@ -26,12 +26,13 @@ import numpy as np
 
 from graphc.errors import GraphcInternalError
 from graphc.graph import Graph
-from graphc.codegen.cache import (cache_dir, graph_key, make_private_dirs, read_valid, untrusted_reason,
+from graphc.codegen.cache import (cache_dir, make_private_dirs, read_valid, source_key, untrusted_reason,
                                   write_atomic)
 from graphc.codegen.emit import KERNEL, generate
 
-#: Counts for tests and ``graphc inspect``: compiles, disk-cache hits, in-memory fallbacks.
-STATS = {"compiled": 0, "disk_hits": 0, "in_memory": 0}
+#: Counts for tests and ``graphc inspect``: compiles, disk-cache hits, in-memory fallbacks, and
+#: signatures served by a kernel already compiled for another shape.
+STATS = {"compiled": 0, "disk_hits": 0, "in_memory": 0, "reused": 0}
 _lock = threading.Lock()
 _warned_dirs: set[str] = set()
 
@@ -48,7 +49,12 @@ class GraphcCacheWarning(UserWarning):
 @dataclasses.dataclass
 class Kernel:
     """A compiled graph: the Numba dispatcher, its source, where the source lives, and its size
-    (graph nodes, and the functions Numba compiles: emit.py splits long kernels into parts)."""
+    (graph nodes, and the functions Numba compiles: emit.py splits long kernels into parts).
+
+    ``sizes``: the kernel's size slots (``(input position, axis)``, see :func:`emit.generate`); when
+    there are any, the dispatcher takes the ints of :func:`size_table` as its first arguments. One
+    kernel, loaded once per process, serves every graph whose generated source is the same.
+    """
 
     dispatcher: object
     source: str
@@ -56,19 +62,58 @@ class Kernel:
     key: str
     nodes: int = 0
     parts: int = 1
+    sizes: tuple = ()
+
+
+def size_table(kernel: Kernel, graph: Graph) -> tuple:
+    """The size arguments for calls with ``graph``'s argument shapes (empty if the kernel takes none)."""
+    return tuple(int(graph[graph.inputs[position]]["shape"][axis]) for position, axis in kernel.sizes)
+
+
+_last_generated = None
+
+
+def generated(graph: Graph) -> tuple[str, dict, tuple, str]:
+    """``(source, constants, size slots, key)`` of ``graph``'s kernel module (the last graph's are
+    remembered: a background compile asks whether it is on disk, then builds it)."""
+    global _last_generated
+    last = _last_generated
+    if last is not None and last[0] is graph:
+        return last[1]
+    source, constants, sizes = generate(graph)
+    key = source_key(source, constants)
+    first, rest = source.split("\n", 1)
+    result = (f"{first} key {key[:16]}\n{rest}", constants, sizes, key)
+    _last_generated = (graph, result)
+    return result
 
 
 def build_kernel(graph: Graph) -> Kernel:
-    """Generate, load and return the kernel for ``graph`` (not yet specialised to a signature)."""
-    key = graph_key(graph)
-    source, constants = generate(graph, header=f"key {key[:16]}")
+    """Generate, load and return the kernel for ``graph`` (not yet specialised to a signature).
+    A kernel of the same source already loaded in this process is returned as it is."""
+    source, constants, sizes, key = generated(graph)
     name = _module_name(key)
     with _lock:
         module = sys.modules.get(name)
         if module is None:
             module = _load(name, source, constants)
     parts = max(1, len(re.findall(r"^def part\d+\(", source, re.MULTILINE)))  # emit._split's functions
-    return Kernel(getattr(module, KERNEL), source, getattr(module, "__file__", None), key, len(graph), parts)
+    return Kernel(getattr(module, KERNEL), source, getattr(module, "__file__", None), key, len(graph), parts,
+                  sizes)
+
+
+def loaded(graph: Graph, examples: list) -> bool:
+    """Whether this process has ``graph``'s kernel loaded and compiled for arguments typed like
+    ``examples`` (another shape's kernel, when the generated source is the same)."""
+    module = sys.modules.get(_module_name(generated(graph)[3]))
+    if module is None:
+        return False
+    kernel = build_kernel(graph)
+    return _numba_signature(kernel, examples) in getattr(module, KERNEL).overloads
+
+
+def _numba_signature(kernel: Kernel, args: list) -> tuple:
+    return tuple(numba.typeof(a) for a in [0] * len(kernel.sizes) + list(args))
 
 
 def _load(name: str, source: str, constants: dict):
@@ -132,7 +177,7 @@ def _numba_files(module_path: str, suffix: str = "nb[ic]") -> list[str]:
 def on_disk(graph: Graph) -> bool:
     """Whether the disk cache holds ``graph``'s module with Numba's machine code beside it (for some
     signature): then loading it takes milliseconds, and a background compile needs no worker."""
-    path = os.path.join(cache_dir(), _module_name(graph_key(graph)) + ".py")
+    path = os.path.join(cache_dir(), _module_name(generated(graph)[3]) + ".py")
     return os.path.exists(path) and bool(_numba_files(path, "nbi"))
 
 
@@ -156,8 +201,11 @@ def specialize(kernel: Kernel, args: list, progress: bool = True) -> None:
 
     A failure here is graphc's bug: the graph type-checked, so the generated code must too.
     """
-    signature = tuple(numba.typeof(a) for a in args)
+    signature = _numba_signature(kernel, args)
     dispatcher = kernel.dispatcher
+    if signature in dispatcher.overloads:  # another shape with the same source compiled it
+        STATS["reused"] += 1
+        return
     try:
         with _progress(kernel, progress):
             try:
@@ -240,5 +288,20 @@ def _compile(dispatcher, signature) -> None:
 
 def add_specialization(dispatcher, args: list) -> None:
     """Compile one more signature of a kernel: the same dtypes and shapes in another memory layout
-    (a transposed or strided view instead of a contiguous array)."""
+    (a transposed or strided view instead of a contiguous array). ``args`` begin with the sizes."""
     _compile(dispatcher, tuple(numba.typeof(a) for a in args))
+
+
+def exact_dispatcher(kernel: Kernel, sizes: tuple, args: list):
+    """A Numba function for the one signature of ``args`` (shapes and types), as ``Lowered.dispatcher``
+    promises: a generic kernel with these sizes fixed in, compiled now; other shapes raise
+    ``ArgumentShapeError`` and other dtypes ``TypeError``. Without a size table, the kernel itself."""
+    if not sizes:
+        return kernel.dispatcher
+    params = ", ".join(f"a{i}" for i in range(len(args)))
+    fixed = ", ".join(f"S[{k}]" for k in range(len(sizes)))  # Numba freezes the global tuple S in
+    namespace = {"kernel": kernel.dispatcher, "S": sizes}
+    exec(f"def exact({params}):\n    return kernel({fixed}, {params})\n", namespace)  # noqa: S102 -- positions only
+    exact = numba.njit(namespace["exact"])
+    _compile(exact, tuple(numba.typeof(a) for a in args))
+    return exact

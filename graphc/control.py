@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphc.dims import Dim
 from graphc.errors import TracingError, user_frame
 from graphc.graph import Graph, type_name
 from graphc.ops import Aval, apply
@@ -191,10 +192,12 @@ def _scan_length(x_leaves: list, length) -> int:
         if lengths and lengths != {int(length)}:
             raise ControlFlowError(f"scan length={length} disagrees with the xs' leading length "
                                    f"{lengths.pop()}", user_frame())
-        return int(length)
+        return length if isinstance(length, Dim) else int(length)
     if not lengths:
         raise ControlFlowError("scan needs xs or length= to know how many steps to run", user_frame())
-    return lengths.pop()
+    # The xs' own leading size: a Dim when it is an argument's, so the kernel reads the trip count.
+    first = next(v.shape[0] for v in x_leaves if len(v.shape) >= 1)
+    return first if isinstance(first, Dim) else int(first)
 
 
 # ---- fori_loop ------------------------------------------------------------------------------------

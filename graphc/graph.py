@@ -146,6 +146,8 @@ class Graph:
         self.in_tree: TreeDef = TreeDef("tuple", (), ())
         self.out_tree: TreeDef = LEAF
         self.next_id = 0
+        # The trace whose argument sizes this graph's shapes may read at run time (graphc.dims).
+        self.dim_scope: str | None = None
         self.notes: dict = {}  # what passes report about their work (rule counts), for lower().stats
         # A body graph being traced inside another (a scan's body): the enclosing graph, and the input
         # node that stands for each value of it that the body reads (a closed-over weight).

@@ -8,6 +8,7 @@ dispatcher enter through the namespace, never as pasted text.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import numpy as np
@@ -49,19 +50,21 @@ def _leaf_paths(tree: TreeDef, prefix: str = "o") -> list[str]:
     return [p for i, c in enumerate(tree.children) for p in _leaf_paths(c, f"{prefix}[{i}]")]
 
 
-def make_runner(graph: Graph, dispatcher, zero_d_arrays: tuple[int, ...] = ()) -> Callable:
+def make_runner(graph: Graph, dispatcher, zero_d_arrays: tuple[int, ...] = (), sizes: tuple = ()) -> Callable:
     """``run(*leaves)``: call ``dispatcher`` and hand back the result pytree.
 
     ``zero_d_arrays`` are the positions of leaves that arrive as 0-d ndarrays; the kernel takes
-    those as scalars. Where nothing needs converting, the dispatcher itself is the runner.
+    those as scalars. ``sizes``: the ints a shape-generic kernel takes first (codegen.compile).
+    Where nothing needs converting, the dispatcher itself is the runner (with the sizes bound by a
+    ``functools.partial``, which adds about 0.05 us).
     """
     tree = graph.out_tree
     converters = {i: c for i, node in enumerate(graph.outputs)
                   if graph[node]["shape"] == () and (c := _scalar_converter(graph[node]["dtype"])) is not None}
     structured = is_tuple_tree(tree)  # then the kernel already returns the final structure
     if structured and not converters and not zero_d_arrays:
-        return dispatcher
-    namespace: dict = {"D": dispatcher}
+        return functools.partial(dispatcher, *sizes) if sizes else dispatcher
+    namespace: dict = {"D": functools.partial(dispatcher, *sizes) if sizes else dispatcher}
     namespace.update({f"C{i}": c for i, c in converters.items()})
     paths = _leaf_paths(tree) if structured else [f"o[{i}]" for i in range(len(graph.outputs))]
     leaf = lambda i: f"C{i}({paths[i]})" if i in converters else paths[i]  # noqa: E731

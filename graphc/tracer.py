@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import threading
 import weakref
 
 import numpy as np
 
+from graphc.dims import Dim, argument_shape, new_scope
 from graphc.errors import (
     EscapedTracerError, SignatureError, TracerBoolConversionError, TracerConversionError, TracingError,
     user_frame,
@@ -101,7 +103,7 @@ class Tracer:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)  # a Dim when the sizes are (graphc.dims)
 
     def __repr__(self):
         return f"Tracer<%{self.node} {self.graph[self.node]['op']} : {type_name(self.shape, self.dtype)}>"
@@ -130,6 +132,10 @@ class Tracer:
                     raise TracingError(
                         f"'{name}' mixes values from two different traces; a value traced by an outer "
                         "transformation was captured by an inner one — pass it as an argument", user_frame())
+            elif isinstance(operand, Dim):  # a size of an argument (np.mean's count): read at run time
+                dtype = _scalar_constant_dtype(int(operand), dtypes)
+                ids.append(graph.add_node("dim", shape=(), dtype=dtype, attrs={"size": operand, "dtype": dtype.str},
+                                          adjoint_of=state.adjoint_of))
             elif isinstance(operand, (bool, int, float)) and not isinstance(operand, np.generic):
                 value = np.asarray(operand, _scalar_constant_dtype(operand, dtypes))
                 ids.append(add_constant(graph, value, state.adjoint_of))
@@ -424,6 +430,7 @@ def trace_function(fun, args: tuple, kwargs: dict | None = None) -> Graph:
     labels = argument_labels(fun, [_leaf_paths(a) for a in args], kwargs)
     graph = Graph()
     graph.in_tree = in_tree
+    graph.dim_scope = new_scope()
     with building(graph):
         values = []
         for leaf, label in zip(leaves, labels):
@@ -432,6 +439,7 @@ def trace_function(fun, args: tuple, kwargs: dict | None = None) -> Graph:
                 continue
             aval = aval_of(leaf, repr(label))
             node = graph.add_node("input", shape=aval.shape, dtype=aval.dtype, name=label)
+            graph[node]["shape"] = argument_shape(aval.shape, graph.dim_scope, node)
             graph.inputs.append(node)
             values.append(Tracer(graph, node))
         rebuilt = tree_unflatten(in_tree, values)

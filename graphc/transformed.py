@@ -38,13 +38,16 @@ class Lowered:
         graph: the graph that was compiled (forward, plus adjoint nodes for gradients).
         source: the generated Numba source.
         stats: a :class:`PassStats` per stage: tracing, each optimization pass, code generation.
-        dispatcher: the compiled ``numba`` dispatcher. Call it with the flattened argument leaves in
-            order (``graphc.tree_flatten(args)[0]``), 0-d values as scalars, each with the shape and
-            dtype it was lowered for (another shape raises ``ArgumentShapeError``, another dtype
-            ``TypeError``). When the results are arrays, scalars and (nested) tuples it returns them in
-            that structure, e.g. ``(value, (gx, gy))`` for ``value_and_grad(f, argnums=(0, 1))``;
+        dispatcher: a compiled ``numba`` dispatcher for this signature. Call it with the flattened
+            argument leaves in order (``graphc.tree_flatten(args)[0]``), 0-d values as scalars, each
+            with the shape and dtype it was lowered for (another shape raises ``ArgumentShapeError``,
+            another dtype ``TypeError``). When the results are arrays, scalars and (nested) tuples it
+            returns them in that structure, e.g. ``(value, (gx, gy))`` for ``value_and_grad(f, argnums=(0, 1))``;
             with lists or dicts among the results it returns the flat tuple of result leaves. It can
-            be called from the user's own ``@numba.njit`` functions.
+            be called from the user's own ``@numba.njit`` functions. Made on first use: the kernel
+            underneath (``kernel.dispatcher``) serves every shape that generates the same source and
+            takes the sizes first; this one fixes them to the lowered ones.
+        kernel: the compiled kernel (``graphc.codegen.compile.Kernel``).
         path: the generated module's file in the disk cache, or None when compiled in memory.
         traced: the graph before optimization.
         tiers: what ran this signature's calls so far, one line per tier, e.g.
@@ -54,10 +57,17 @@ class Lowered:
     graph: Graph
     source: str
     stats: list
-    dispatcher: object
+    kernel: object
     path: str | None = None
     traced: Graph | None = None
     tiers: list = dataclasses.field(default_factory=list)
+    arguments: list = dataclasses.field(default_factory=list, repr=False)
+
+    @functools.cached_property
+    def dispatcher(self):
+        from graphc.codegen.compile import exact_dispatcher, size_table
+
+        return exact_dispatcher(self.kernel, size_table(self.kernel, self.graph), self.arguments)
 
     def stats_table(self) -> str:
         """The stages as a table: name, nodes before -> after, milliseconds."""
@@ -261,14 +271,15 @@ class Transformed:
         try:
             return run(*leaves)
         except TypeError:
-            dispatcher = self._dispatcher_of.get(run)
-            if dispatcher is None:  # not a kernel's refusal: a real error
+            found = self._dispatcher_of.get(run)
+            if found is None:  # not a kernel's refusal: a real error
                 raise
             # Numba found no compiled version for these arrays' memory layout (a transposed or
             # strided view): compile that one too, then call again.
             from graphc.codegen.compile import add_specialization
 
-            add_specialization(dispatcher, kernel_args(list(leaves)))
+            dispatcher, sizes = found
+            add_specialization(dispatcher, list(sizes) + kernel_args(list(leaves)))
             return run(*leaves)
 
     def _lookup(self, where: tuple):
@@ -314,14 +325,18 @@ class Transformed:
         with self._lock:
             if not signature.ready:  # else lower() installed it first
                 how = {"process": "compiled by a worker process", "thread": "compiled in a thread",
-                       "disk": "loaded from the disk cache"}[signature.job.how]
+                       "disk": "loaded from the disk cache",
+                       "memory": "the kernel already compiled for another shape"}[signature.job.how]
                 signature.history.append(f"numba: every call since it was ready ({how}, {seconds:.2f} s)")
-                self._install(signature, fused, kernel.dispatcher)
+                self._install(signature, fused, kernel)
 
-    def _install(self, signature: Signature, fused: Graph, dispatcher) -> Callable:
+    def _install(self, signature: Signature, fused: Graph, kernel) -> Callable:
         """Switch a signature to its kernel."""
-        run = make_runner(fused, dispatcher, signature.zero_d)
-        self._dispatcher_of[run] = dispatcher
+        from graphc.codegen.compile import size_table
+
+        sizes = size_table(kernel, fused)
+        run = make_runner(fused, kernel.dispatcher, signature.zero_d, sizes)
+        self._dispatcher_of[run] = (kernel.dispatcher, sizes)
         signature.fused = fused
         self._file(signature.where, run)
         return run
@@ -354,7 +369,7 @@ class Transformed:
             graph, kernel = compile_graph(graph, examples, loop_passes=not fused)
             signature = self._signatures[where] = Signature(where, zero_d, graph)
             signature.history.append("numba: every call (compiled when unpickled)")
-            self._install(signature, graph, kernel.dispatcher)
+            self._install(signature, graph, kernel)
 
     # ---- inspection ----------------------------------------------------------------------------
     def lower(self, *args, **kwargs) -> "Lowered":
@@ -393,9 +408,9 @@ class Transformed:
             if not signature.ready:
                 signature.history.append("numba: every call (compiled before the first)" if not signature.history
                                          else f"numba: every call since lower() compiled it ({seconds:.2f} s)")
-                self._install(signature, fused, kernel.dispatcher)
-        return Lowered(graph=fused, source=kernel.source, stats=stages, dispatcher=kernel.dispatcher,
-                       path=kernel.path, traced=traced, tiers=list(signature.history))
+                self._install(signature, fused, kernel)
+        return Lowered(graph=fused, source=kernel.source, stats=stages, kernel=kernel, path=kernel.path,
+                       traced=traced, tiers=list(signature.history), arguments=kernel_args(leaves))
 
     def _inline(self, args: tuple, kwargs: dict, leaves: list):
         graph = self.traced_graph(*args, **kwargs)

@@ -302,6 +302,12 @@ CASES: dict[str, list[Case]] = {
         case(lambda x: (x > 0).astype(np.float64), (3,), id="bool-to-float"),
         case(lambda x: np.sum(x, dtype=np.float64), (3,), id="sum-dtype"),
     ],
+    # A size of an argument used as a number: read at run time, so one kernel serves every size.
+    "dim": [
+        case(lambda x: np.mean(x), (2, 3), id="mean-count"),
+        case(lambda x: x * x.shape[0] + len(x), (3,), id="times-size"),
+        case(lambda x: x / (x.size - 1), (2, 3), id="size-arithmetic"),
+    ],
     # stop_gradient's gradient is zero by definition, not the finite difference (tested in test_autodiff).
     "stop_gradient": [
         case(lambda x: apply("stop_gradient", x), s, id=f"apply-{'x'.join(map(str, s)) or '0d'}",

@@ -133,7 +133,7 @@ def test_inspect_with_shapes_optimized_and_source(model):
     assert "graph (W: f64[3], b: f64[], X: f64[100,3], y: f64[100]) -> (f64[3], f64[])" in optimized.stdout
     assert "fuse_elementwise" in optimized.stdout and "fused[0]" in optimized.stdout
     source = graphc_cli("inspect", f"{model}:loss", "--shapes", LOSS_SHAPES, "--stage", "source")
-    assert source.returncode == 0 and "def kernel(v0, v1, v2, v3):" in source.stdout
+    assert source.returncode == 0 and "def kernel(size0, size1, size2, size3, v0, v1, v2, v3):" in source.stdout
 
 
 def test_inspect_writes_dot(model, tmp_path):

@@ -20,6 +20,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from graphc.dims import keep_dims
 from graphc.errors import ShapeError, UnsupportedOperationError, user_frame
 
 
@@ -178,7 +179,7 @@ def normalize_axis(axis, ndim: int, op: str) -> tuple:
 
 def broadcast_shapes(op: str, *shapes) -> tuple:
     try:
-        return tuple(np.broadcast_shapes(*shapes))
+        return keep_dims(tuple(np.broadcast_shapes(*shapes)), *shapes)
     except ValueError:
         listed = " and ".join(str(tuple(s)) for s in shapes)
         raise ShapeError(f"shapes {listed} do not broadcast in '{op}'", user_frame()) from None

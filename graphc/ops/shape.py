@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from graphc.dims import Dim
 from graphc.errors import ShapeError, user_frame
 from graphc.ops import (
     Aval, Statements, apply, defcomposite, defop, dtype_source, ndim_of, normalize_axis, shape_of,
@@ -73,6 +74,13 @@ defop("reshape", arity=1, reference=np.reshape, numpy=(np.reshape,), parse=_pars
       version=2, doc="same elements, new shape (C order)")
 
 
+def _shape_argument(shape) -> tuple:
+    # Python ints (Dims among them, graphc.dims) as they are; anything else through NumPy.
+    if isinstance(shape, (tuple, list)) and all(type(n) is int or isinstance(n, Dim) for n in shape):
+        return tuple(shape)
+    return tuple(int(n) for n in np.atleast_1d(shape))
+
+
 def _broadcast_to_shape(x: Aval, shape):
     try:
         ok = np.broadcast_shapes(x.shape, shape) == tuple(shape)
@@ -84,7 +92,7 @@ def _broadcast_to_shape(x: Aval, shape):
 
 
 defop("broadcast_to", arity=1, reference=np.broadcast_to, numpy=(np.broadcast_to,),
-      parse=lambda a, shape, subok=False: ((a,), {"shape": tuple(int(n) for n in np.atleast_1d(shape))}),
+      parse=lambda a, shape, subok=False: ((a,), {"shape": _shape_argument(shape)}),
       shape=_broadcast_to_shape,
       adjoint=lambda g, out, x, shape: (unbroadcast(g, shape_of(x)),),
       emit=lambda args, node, ops: (f"np.full({node['shape']}, {args[0]})" if ops[0]["shape"] == ()
@@ -280,6 +288,12 @@ defop("astype", arity=1, elementwise=True, reference=lambda x, dtype: np.asarray
       adjoint=lambda g, out, x, dtype: (
           apply("astype", g, dtype=np.dtype(x.dtype).str) if _float_dtype(x.dtype) and _float_dtype(dtype) else None,),
       emit=_emit_astype, scalar_emit=_emit_astype, doc="x.astype(dtype)")
+defop("dim", arity=0, reference=lambda *, size, dtype: np.asarray(int(size), dtype),
+      shape=lambda *, size, dtype: Aval((), np.dtype(dtype)),
+      adjoint=lambda g, out, *, size, dtype: (),  # no operands: nothing to pass the gradient on to
+      emit=lambda args, node, ops: f"{dtype_source(node['dtype'])}({node['attrs']['size']!r})",
+      scalar_emit=lambda args, node, ops: f"{dtype_source(node['dtype'])}({node['attrs']['size']!r})",
+      doc="a size of an argument as a number (np.mean's count), read from the argument at run time")
 defop("stop_gradient", arity=1, reference=lambda x: x, shape=lambda x: x,
       adjoint=lambda g, out, x: (None,), elementwise=True, emit="{0}", scalar_emit="{0}",
       doc="identity whose gradient is zero (used by stable softmax/logsumexp)")

@@ -42,7 +42,7 @@ def test_second_process_loads_compiled_code_from_disk(tmp_path):
     first = run_process(tmp_path)
     assert first["stats"]["compiled"] == 1 and first["stats"]["disk_hits"] == 0
     second = run_process(tmp_path)
-    assert second["stats"] == {"compiled": 0, "disk_hits": 1, "in_memory": 0}
+    assert second["stats"] == {"compiled": 0, "disk_hits": 1, "in_memory": 0, "reused": 0}
     assert second["value"] == first["value"] and second["dx"] == first["dx"]
 
 

@@ -36,7 +36,10 @@ def test_same_signature_reuses_compiled_code_and_new_one_compiles():
     f(np.ones(3))
     f(np.zeros(3))
     assert _compiles() - before == 1
-    f(np.ones(4))  # new shape
+    reused = STATS["reused"]
+    f(np.ones(4))  # new shape of the same rank: the kernel reads its sizes from its argument
+    assert _compiles() - before == 1 and STATS["reused"] == reused + 1
+    f(np.ones((2, 2)))  # new rank
     assert _compiles() - before == 2
     out = f(np.ones(4, np.float32))  # new dtype, and float32 stays float32
     assert _compiles() - before == 3
@@ -225,7 +228,7 @@ def test_slow_compile_redraws_one_progress_line_on_a_terminal(tmp_path, monkeypa
     _slow_compiles(monkeypatch)
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    graphc.jit(_chain)(np.ones((2, 2)))
+    graphc.jit(_chain)(np.ones((3, 3)))  # a kernel split in parts has its sizes written in: a new compile
     out = terminal.getvalue()
     assert out.count("\n") == 1 and out.endswith("\n")  # one line, redrawn in place, then finished
     draws = out[:-1].split("\r")

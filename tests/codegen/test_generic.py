@@ -1,0 +1,139 @@
+"""Shape-generic kernels: a new shape of the same rank, dtypes and structure reuses the compiled kernel.
+
+Kernels read their sizes from their arguments (graphc.dims), the cache key hashes the generated
+source, so every shape that generates the same source shares one Numba dispatcher. Exactness stays
+with the size table each signature passes in.
+"""
+import numpy as np
+import pytest
+
+import graphc
+from graphc.codegen import compile as compile_module
+from graphc.errors import ArgumentShapeError, ShapeError
+from graphc.evaluate import evaluate
+
+
+def _mlp_loss(W1, b1, W2, X, Y):
+    h = np.tanh(X @ W1 + b1)
+    return 0.5 * np.mean((h @ W2 - Y) ** 2)
+
+
+def _mlp_args(batch, rng=np.random.default_rng(0)):
+    return (rng.normal(size=(4, 6)) * 0.3, rng.normal(size=6) * 0.1, rng.normal(size=(6, 2)) * 0.3,
+            rng.normal(size=(batch, 4)), rng.normal(size=(batch, 2)))
+
+
+def _reference(fun, argnums, args):
+    """Value and gradient by the reference evaluator (no Numba)."""
+    graph = graphc.value_and_grad(fun, argnums=argnums, tiered=False).__graphc_transform__.traced_graph(*args)
+    value, *grads = evaluate(graph, *args)
+    return value, (grads if isinstance(argnums, tuple) else grads[0])
+
+
+def _compiles():
+    return compile_module.STATS["compiled"] + compile_module.STATS["disk_hits"]
+
+
+def test_a_last_minibatch_of_another_size_reuses_the_kernel():
+    vg = graphc.value_and_grad(_mlp_loss, argnums=(0, 1, 2), tiered=False)
+    first = vg.lower(*_mlp_args(32))
+    before = dict(compile_module.STATS)
+    for batch in (7, 32, 2, 100):
+        args = _mlp_args(batch)
+        value, grads = vg(*args)
+        want_value, want_grads = _reference(_mlp_loss, (0, 1, 2), args)
+        np.testing.assert_allclose(value, want_value, rtol=1e-12)
+        for got, want in zip(grads, want_grads):
+            np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-14)
+    assert _compiles() == before["compiled"] + before["disk_hits"]  # no Numba compile for any new batch
+    assert compile_module.STATS["reused"] == before["reused"] + 3
+    second = vg.lower(*_mlp_args(7))
+    assert second.source == first.source and second.kernel.dispatcher is first.kernel.dispatcher
+    assert "v3.shape[0]" in first.source  # the batch size is read from X, not pasted in
+
+
+def test_size_one_axes_stay_part_of_the_code():
+    f = graphc.grad(lambda x, y: np.sum(x * y), tiered=False)
+    wide, single = f.lower(np.ones((3, 4)), np.ones(4)), f.lower(np.ones((3, 1)), np.ones(4))
+    assert wide.source != single.source  # (3, 1) broadcasts against (4,): another kernel
+    np.testing.assert_array_equal(f(np.ones((3, 1)), np.arange(4.0)), np.full((3, 1), 6.0))
+    np.testing.assert_array_equal(f(np.ones((5, 4)), np.arange(4.0)), np.tile(np.arange(4.0), (5, 1)))
+
+
+def test_shape_checks_stay_exact():
+    f = graphc.grad(lambda x: np.sum(np.sin(x) * x), tiered=False)
+    lowered = f.lower(np.ones(5))
+    with pytest.raises(ArgumentShapeError, match="argument 0 must have shape"):
+        lowered.dispatcher(np.ones(6))  # the generic kernel underneath could run it; this signature may not
+    np.testing.assert_allclose(lowered.dispatcher(np.full(5, 0.5)), np.sin(0.5) + 0.5 * np.cos(0.5))
+    transformed = f.__graphc_transform__
+    runner = transformed._lookup(transformed._where((np.ones(5),), {})[0])
+    with pytest.raises(ArgumentShapeError):
+        runner(np.ones(6))  # a signature's runner passes its own sizes
+    np.testing.assert_allclose(f(np.full(6, 0.5)), np.full(6, np.sin(0.5) + 0.5 * np.cos(0.5)))
+    with pytest.raises(ShapeError, match="test_generic.py"):
+        graphc.jit(lambda a, b: a @ b, tiered=False)(np.ones((5, 3)), np.ones((4, 2)))
+
+
+def _branchy(x):
+    if x.shape[0] > 4:  # Python control flow on a size: each side traces its own graph
+        return np.sum(x * x)
+    return np.sum(np.cos(x))
+
+
+@pytest.mark.parametrize("fun, shapes", [
+    (_branchy, [(3,), (4,), (5,), (9,)]),
+    (lambda x: np.sum(x[1:] * x[:-1]), [(4,), (7,)]),
+    (lambda x: np.sum(x[:3] ** 2) + np.sum(x), [(4,), (6,)]),  # a literal bound stays literal
+    (lambda x: np.sum(x.reshape(2, -1) @ np.ones(x.shape[0] // 2)), [(4,), (10,)]),
+    (lambda x: np.sum(np.concatenate([x, 2.0 * x]) ** 2) / len(x), [(3,), (8,)]),
+    (lambda x: np.mean(x, axis=0) @ np.mean(x.T, axis=1), [(2, 2), (5, 2), (2, 7)]),
+    (lambda x: np.sum(np.cumsum(x, axis=1) * x.T.sum(axis=1)[:, None]), [(3, 3), (6, 6)]),
+    (lambda x: np.max(np.exp(x)) + x.size, [(2, 3), (4, 5)]),
+])
+def test_every_shape_gets_its_own_answer(fun, shapes):
+    rng = np.random.default_rng(1)
+    vg = graphc.value_and_grad(fun, tiered=False)
+    for shape in shapes:
+        x = rng.normal(size=shape)
+        value, grad = vg(x)
+        want_value, want_grad = _reference(fun, 0, (x,))
+        np.testing.assert_allclose(value, want_value, rtol=1e-12)
+        np.testing.assert_allclose(grad, want_grad, rtol=1e-11, atol=1e-14)
+
+
+def test_scan_length_is_read_at_run_time():
+    def loss(W, h0, xs):
+        def step(h, x):
+            h = np.tanh(W @ h + x)
+            return h, np.sum(h)
+        h, per_step = graphc.scan(step, h0, xs)
+        return np.sum(h) + np.sum(per_step)
+
+    rng = np.random.default_rng(2)
+    W, h0 = rng.normal(size=(3, 3)) * 0.5, rng.normal(size=3)
+    vg = graphc.value_and_grad(loss, argnums=(0, 1, 2), tiered=False)
+    vg(W, h0, rng.normal(size=(4, 3)))
+    compiles = _compiles()
+    for T in (9, 2):
+        xs = rng.normal(size=(T, 3))
+        value, grads = vg(W, h0, xs)
+        want_value, want_grads = _reference(loss, (0, 1, 2), (W, h0, xs))
+        np.testing.assert_allclose(value, want_value, rtol=1e-12)
+        for got, want in zip(grads, want_grads):
+            np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-14)
+    assert _compiles() == compiles  # neither compiled nor loaded from disk: the same dispatcher
+
+
+def test_tiered_second_shape_switches_to_the_kernel_without_compiling():
+    vg = graphc.value_and_grad(_mlp_loss, argnums=(0, 1, 2), tiered=True)
+    vg.lower(*_mlp_args(16))
+    compiles = _compiles()
+    args = _mlp_args(9)
+    vg(*args)  # the NumPy tier answers; the job finds the kernel loaded
+    transformed = vg.__graphc_transform__
+    signature = transformed._signatures[transformed._where(args, {})[0]]
+    signature.job.wait()
+    assert signature.job.how == "memory"
+    assert "already compiled for another shape" in signature.history[-1]
+    assert _compiles() == compiles
