@@ -71,6 +71,17 @@ def first_result(peer: str, T: int) -> tuple[float, float, int]:
     return float(line[1]), float(line[2]), int(line[3])
 
 
+def rnn_loss(xp, scan):
+    """The loss above, written with ``xp`` (numpy or jax.numpy) and ``scan`` (graphc's or JAX's)."""
+    def loss(W, U, b, h0, xs):
+        def step(h, x):
+            h = xp.tanh(W @ h + U @ x + b)
+            return h, xp.sum(h * h)
+        h, per_step = scan(step, h0, xs)
+        return xp.sum(h) + 0.5 * xp.sum(per_step)
+    return loss
+
+
 def per_call(T: int, reps: int) -> dict:
     """Medians (seconds) of graphc and jax.jit, interleaved in this process, and the largest difference."""
     import numpy as np
@@ -83,17 +94,8 @@ def per_call(T: int, reps: int) -> dict:
     args = (rng.normal(size=(H, H)) * 0.3, rng.normal(size=(H, D)) * 0.3, rng.normal(size=H) * 0.1,
             rng.normal(size=H), rng.normal(size=(T, D)))
 
-    def make(xp, scan):
-        def loss(W, U, b, h0, xs):
-            def step(h, x):
-                h = xp.tanh(W @ h + U @ x + b)
-                return h, xp.sum(h * h)
-            h, per_step = scan(step, h0, xs)
-            return xp.sum(h) + 0.5 * xp.sum(per_step)
-        return loss
-
-    ours = graphc.value_and_grad(make(np, graphc.scan), argnums=(0, 1, 2, 3, 4))
-    theirs_jit = jax.jit(jax.value_and_grad(make(jnp, jax.lax.scan), argnums=(0, 1, 2, 3, 4)))
+    ours = graphc.value_and_grad(rnn_loss(np, graphc.scan), argnums=(0, 1, 2, 3, 4))
+    theirs_jit = jax.jit(jax.value_and_grad(rnn_loss(jnp, jax.lax.scan), argnums=(0, 1, 2, 3, 4)))
 
     def theirs(*a):
         value, grads = theirs_jit(*a)

@@ -19,6 +19,10 @@ The loop stays one node whatever its trip count. The user-facing functions (``gr
 """
 from __future__ import annotations
 
+import functools
+import itertools
+from collections.abc import Callable
+
 import numpy as np
 
 from graphc.errors import GraphcInternalError
@@ -47,6 +51,19 @@ def _outputs(body) -> list[Aval]:
     return [body.aval(n) for n in body.outputs]
 
 
+def _bind(evaluator, body, consts) -> Callable:
+    """``body`` as a function of its inputs after ``consts`` (those the same at every step), returning
+    its outputs in order. ``evaluator(body, consts)`` makes it: by default the reference evaluator;
+    the NumPy tier passes its own, which builds a body once as Python and computes once what reads
+    only the consts (graphc.numpy_tier)."""
+    if evaluator is not None:
+        return evaluator(body, tuple(consts))
+    # evaluate stands to the right of ops in the import order
+    from graphc.evaluate import evaluate
+
+    return functools.partial(evaluate, body, *consts)
+
+
 # ---- unpack: one result of a node that has several -------------------------------------------------
 defop("unpack", arity=1, shape=lambda results, index: Aval(*results[index]),
       reference=lambda results, index: results[index], adjoint=STRUCTURAL, emit=STRUCTURAL,
@@ -68,31 +85,21 @@ def _scan_shape(*avals, body, num_consts, num_carry, length, reverse):
 
 
 def _scan_reference(*operands, body, num_consts, num_carry, length, reverse, evaluator=None):
-    # ``evaluator(graph, *leaves)`` runs the body: the reference evaluator, or the NumPy tier's compiled
-    # body (graphc.numpy_tier), which a loop of many steps needs.
-    from graphc.evaluate import evaluate  # evaluate stands to the right of ops in the import order
-
-    evaluate = evaluator or evaluate
-
-    consts = list(operands[:num_consts])
-    carry = list(operands[num_consts:num_consts + num_carry])
+    step = _bind(evaluator, body, operands[:num_consts])
+    carry = operands[num_consts:num_consts + num_carry]
     xs = operands[num_consts + num_carry:]
     if length is None:
         length = xs[0].shape[0]
-    ys: list = []
+    # Each stacked output is allocated once and written a row a step.
+    ys = tuple(np.empty((length,) + y.shape, y.dtype) for y in _outputs(body)[num_carry:])
     steps = range(length - 1, -1, -1) if reverse else range(length)
-    for t in steps:
-        out = evaluate(body, *consts, *carry, *(x[t] for x in xs))
-        carry, y = out[:num_carry], out[num_carry:]
-        ys.append(y)
-    if reverse:
-        ys.reverse()
-    stacked = []
-    for i, node in enumerate(body.outputs[num_carry:]):
-        aval = body.aval(node)
-        stacked.append(np.stack([np.asarray(y[i], aval.dtype) for y in ys]) if ys
-                       else np.zeros((0,) + aval.shape, aval.dtype))
-    return tuple(np.asarray(c) for c in carry) + tuple(stacked)
+    rows = zip(*(x[::-1] if reverse else x for x in xs)) if xs else itertools.repeat(())
+    for t, row in zip(steps, rows):  # row: this step's slice of each xs
+        out = step(*carry, *row)
+        carry = out[:num_carry]
+        for y, value in zip(ys, out[num_carry:]):
+            y[t] = value
+    return tuple(np.asarray(c) for c in carry) + ys
 
 
 def _scan_adjoint(g, out, *operands, **attrs):
@@ -121,20 +128,18 @@ def _while_shape(*avals, cond, body, num_consts, record=False):
 
 
 def _while_reference(*operands, cond, body, num_consts, record=False, evaluator=None):
-    from graphc.evaluate import evaluate
-
-    evaluate = evaluator or evaluate
-
-    consts, carry = list(operands[:num_consts]), list(operands[num_consts:])
+    consts, carry = operands[:num_consts], operands[num_consts:]
+    initial = carry
+    test, step = _bind(evaluator, cond, consts), _bind(evaluator, body, consts)
     tape: list = []
-    while bool(evaluate(cond, *consts, *carry)[0]):
+    while bool(test(*carry)[0]):
         if record:
             tape.append(carry)
-        carry = evaluate(body, *consts, *carry)
+        carry = step(*carry)
     results = tuple(np.asarray(c) for c in carry)
     if record:
-        stacks = tuple(np.stack([np.asarray(step[i]) for step in tape]) if tape
-                       else np.zeros((0,) + np.shape(c), np.asarray(c).dtype) for i, c in enumerate(operands[num_consts:]))
+        stacks = tuple(np.stack([np.asarray(seen[i]) for seen in tape]) if tape
+                       else np.zeros((0,) + np.shape(c), np.asarray(c).dtype) for i, c in enumerate(initial))
         results += (np.asarray(len(tape), np.int64),) + stacks
     return results
 
@@ -163,12 +168,8 @@ def _cond_shape(pred, *avals, branches):
 
 
 def _cond_reference(pred, *operands, branches, evaluator=None):
-    from graphc.evaluate import evaluate
-
-    evaluate = evaluator or evaluate
-
     branch = branches[int(np.clip(int(pred), 0, len(branches) - 1))]
-    return tuple(np.asarray(v) for v in evaluate(branch, *operands))
+    return tuple(np.asarray(v) for v in _bind(evaluator, branch, ())(*operands))
 
 
 def _cond_adjoint(g, out, pred, *operands, **attrs):
