@@ -24,7 +24,7 @@ def evaluate(graph: Graph, *leaves) -> list:
     for node, leaf in zip(graph.inputs, leaves):
         data = graph[node]
         values[node] = np.asarray(leaf, dtype=data["dtype"])
-    remaining_uses = {n: len(graph.users(n)) for n in graph.nx}
+    remaining_uses = {n: len(graph.users(n)) for n in graph.dag}
     keep = set(graph.outputs)
     for node in graph.topo_order():
         data = graph[node]

@@ -1,9 +1,12 @@
-"""The graph IR: a static DAG over a networkx multi-digraph, one node per primitive op.
+"""The graph IR: a static DAG in networkx's multi-digraph layout, one node per primitive op.
 
 A node is an integer id with data ``op``, ``shape``, ``dtype``, ``attrs`` (a dict of hashable
 values), ``value`` (constants), ``name`` (inputs), ``adjoint_of`` (the primal node whose
 adjoint rule created it) and ``loc`` (the user's ``file:line``). Operand ``i`` of node ``v``
 is the edge ``(u, v, key=i)``, so ``x * x`` has two edges from ``x`` and operand order is kept.
+``graph.nx`` is that graph as a ``networkx.MultiDiGraph`` (sharing its dicts); graphc's own passes
+work on the dicts and never import networkx, whose import (0.15 s, its algorithms and backends)
+was half of ``import graphc``.
 
 >>> import numpy as np, graphc
 >>> print(graphc.trace(lambda x, y: (x + y) * x, 1.0, 3.0))
@@ -20,7 +23,6 @@ import copy
 import hashlib
 import heapq
 
-import networkx as nx
 import numpy as np
 
 from graphc.errors import GraphcInternalError
@@ -110,37 +112,113 @@ def _first(pair):
     return pair[0]
 
 
-def _copy_multidigraph(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    """What ``graph.copy()`` makes (the same dicts in the same order, each edge's key dict shared by
-    its two ends, attribute dicts copied one level), built on the dicts directly: networkx adds the
-    edges one ``add_edge`` at a time, which was about half the time of the optimization passes.
+class Dag:
+    """A ``networkx.MultiDiGraph``'s storage, laid out as networkx lays it out, without networkx.
 
-    networkx keeps a MultiDiGraph in ``_node`` (node -> attributes), ``_succ`` and ``_pred``
-    (``_succ[u][v][key]`` is an edge's attribute dict, ``_pred[v][u]`` the same key dict);
-    tests/test_graph.py checks the copy against networkx's own.
+    ``_node`` maps a node to its attribute dict; ``_succ[u][v]`` and ``_pred[v][u]`` are the same key
+    dict ``{key: edge attributes}``. :attr:`Graph.nx` wraps these dicts in a real MultiDiGraph, so
+    what networkx shows and what graphc changes are one graph. tests/test_graph.py checks the
+    operations here against networkx's own.
     """
-    new = graph.__class__()
-    new.graph.update(graph.graph)
-    new._node.update((n, data.copy()) for n, data in graph._node.items())
-    succ, pred = new._succ, new._pred
-    for n in graph._node:
-        succ[n], pred[n] = {}, {}
-    for u, users in graph._succ.items():
-        out = succ[u]
-        for v, keys in users.items():
-            out[v] = pred[v][u] = {key: data.copy() for key, data in keys.items()}
-    return new
+
+    __slots__ = ("_node", "_succ", "_pred", "graph")
+
+    def __init__(self):
+        self._node: dict = {}
+        self._succ: dict = {}
+        self._pred: dict = {}
+        self.graph: dict = {}
+
+    def __iter__(self):
+        return iter(self._node)
+
+    def __contains__(self, node) -> bool:
+        return node in self._node
+
+    def __len__(self) -> int:
+        return len(self._node)
+
+    def add_node(self, node: int, **attrs) -> None:
+        if node in self._node:
+            self._node[node].update(attrs)
+            return
+        self._node[node], self._succ[node], self._pred[node] = attrs, {}, {}
+
+    def add_edge(self, u: int, v: int, key: int) -> None:
+        for node in (u, v):  # as networkx does: an edge's missing end becomes a node
+            if node not in self._node:
+                self.add_node(node)
+        keys = self._succ[u].get(v)
+        if keys is None:
+            keys = self._succ[u][v] = self._pred[v][u] = {}
+        keys[key] = {}
+
+    def remove_edge(self, u: int, v: int, key: int) -> None:
+        keys = self._succ[u][v]
+        del keys[key]
+        if not keys:
+            del self._succ[u][v], self._pred[v][u]
+
+    def in_edges(self, node: int) -> list[tuple]:
+        """``(operand, node, position)`` for every edge into ``node``."""
+        return [(u, node, key) for u, keys in self._pred[node].items() for key in keys]
+
+    def remove_in_edges(self, node: int) -> None:
+        for u, _, key in self.in_edges(node):
+            self.remove_edge(u, node, key)
+
+    def remove_node(self, node: int) -> None:
+        for v in self._succ.pop(node):
+            del self._pred[v][node]
+        for u in self._pred.pop(node):
+            del self._succ[u][node]
+        del self._node[node]
+
+    def remove_nodes_from(self, nodes) -> None:
+        for node in nodes:
+            if node in self._node:
+                self.remove_node(node)
+
+    def copy(self) -> "Dag":
+        """What networkx's ``copy()`` makes (the same dicts in the same order, each edge's key dict
+        shared by its two ends, attribute dicts copied one level), built on the dicts directly:
+        networkx adds the edges one ``add_edge`` at a time, which was half the time of the passes."""
+        new = Dag()
+        new.graph.update(self.graph)
+        new._node.update((n, data.copy()) for n, data in self._node.items())
+        succ, pred = new._succ, new._pred
+        for n in self._node:
+            succ[n], pred[n] = {}, {}
+        for u, users in self._succ.items():
+            out = succ[u]
+            for v, keys in users.items():
+                out[v] = pred[v][u] = {key: data.copy() for key, data in keys.items()}
+        return new
+
+    def reachable(self, start: int, upstream: bool) -> set[int]:
+        """The nodes ``start`` reads, directly or not (``upstream``), or the nodes that read it;
+        ``start`` itself is not included (networkx's ``ancestors`` / ``descendants``)."""
+        links = self._pred if upstream else self._succ
+        seen, stack = set(), [start]
+        while stack:
+            for other in links[stack.pop()]:
+                if other not in seen:
+                    seen.add(other)
+                    stack.append(other)
+        seen.discard(start)
+        return seen
 
 
 class Graph:
-    """A traced computation: ``nx`` (networkx), ``inputs`` and ``outputs`` (node ids).
+    """A traced computation: ``dag`` (its nodes and edges; ``nx`` shows them as a networkx graph),
+    ``inputs`` and ``outputs`` (node ids).
 
     ``print(graph)`` lists the nodes in topological order; ``to_dot()`` draws them.
     ``in_tree``/``out_tree`` keep the pytree structure of the arguments and results.
     """
 
     def __init__(self):
-        self.nx = nx.MultiDiGraph()
+        self.dag = Dag()
         self.inputs: list[int] = []
         self.outputs: list[int] = []
         self.in_tree: TreeDef = TreeDef("tuple", (), ())
@@ -160,16 +238,28 @@ class Graph:
         ``results`` (the types of a node with several results, read through ``unpack`` nodes)."""
         node = self.next_id
         self.next_id += 1
-        self.nx.add_node(node, op=op, shape=tuple(shape), dtype=np.dtype(dtype), attrs=dict(attrs or {}),
-                         **{k: v for k, v in data.items() if v is not None})
+        self.dag.add_node(node, op=op, shape=tuple(shape), dtype=np.dtype(dtype), attrs=dict(attrs or {}),
+                          **{k: v for k, v in data.items() if v is not None})
         for position, operand in enumerate(operands):
-            self.nx.add_edge(operand, node, key=position)
+            self.dag.add_edge(operand, node, key=position)
         return node
+
+    @property
+    def nx(self):
+        """This graph as a ``networkx.MultiDiGraph`` (nodes carry op/shape/dtype; operand ``i`` of
+        ``v`` is the edge ``(u, v, key=i)``). It shares this graph's dicts: no copy is made, and a change
+        made through it is a change to the graph."""
+        import networkx
+
+        view = networkx.MultiDiGraph()
+        dag = self.dag
+        view._node, view._adj, view._succ, view._pred, view.graph = dag._node, dag._succ, dag._succ, dag._pred, dag.graph
+        return view
 
     def copy(self) -> "Graph":
         """A copy that can be changed without touching this graph (constant values are shared)."""
         new = copy.copy(self)
-        new.nx = _copy_multidigraph(self.nx)
+        new.dag = self.dag.copy()
         new.inputs, new.outputs = list(self.inputs), list(self.outputs)
         new.notes = dict(self.notes)
         new.captures = dict(self.captures)
@@ -177,42 +267,42 @@ class Graph:
 
     def replace_uses(self, old: int, new: int) -> None:
         """Make every user of ``old`` (and the outputs) use ``new`` instead, operand positions kept."""
-        moved = [(user, position) for user, positions in self.nx._succ[old].items() for position in positions]
+        moved = [(user, position) for user, positions in self.dag._succ[old].items() for position in positions]
         for user, position in moved:
-            self.nx.remove_edge(old, user, key=position)
-            self.nx.add_edge(new, user, key=position)
+            self.dag.remove_edge(old, user, key=position)
+            self.dag.add_edge(new, user, key=position)
         self.outputs = [new if n == old else n for n in self.outputs]
 
     def make_constant(self, node: int, value) -> None:
         """Turn ``node`` into a constant holding ``value`` (its id, and so its name, is kept)."""
         value = np.asarray(value)
         value.flags.writeable = False
-        self.nx.remove_edges_from(list(self.nx.in_edges(node, keys=True)))
-        data = self.nx.nodes[node]
+        self.dag.remove_in_edges(node)
+        data = self.dag._node[node]
         kept = {k: data[k] for k in ("adjoint_of", "loc") if k in data}
         data.clear()
         data.update(op="constant", shape=value.shape, dtype=value.dtype, attrs={}, value=value, **kept)
 
     # ---- reading -------------------------------------------------------------------------------
     def __getitem__(self, node: int) -> dict:
-        return self.nx.nodes[node]
+        return self.dag._node[node]
 
     def __len__(self) -> int:
-        return self.nx.number_of_nodes()
+        return len(self.dag._node)
 
     def operands(self, node: int) -> list[int]:
         """The operands of ``node`` in order."""
-        edges = [(position, u) for u, positions in self.nx._pred[node].items() for position in positions]
+        edges = [(position, u) for u, positions in self.dag._pred[node].items() for position in positions]
         edges.sort(key=_first)
         return [u for _, u in edges]
 
     def users(self, node: int) -> list[int]:
         """The nodes that read ``node``, each once, in the order their edges were made."""
-        return list(self.nx._succ[node])
+        return list(self.dag._succ[node])
 
     def aval(self, node: int) -> Aval:
         """The node's type; for a node of several results, their types as :class:`Results`."""
-        data = self.nx.nodes[node]
+        data = self.dag._node[node]
         results = data.get("results")
         if results is not None:
             return results
@@ -249,7 +339,7 @@ class Graph:
         constant bytes, inputs and outputs. Equal fingerprints mean interchangeable graphs."""
         h = hashlib.sha256()
         for node in self.topo_order():
-            data = self.nx.nodes[node]
+            data = self.dag._node[node]
             attrs = sorted((k, attr_key(v)) for k, v in data["attrs"].items())
             h.update(f"{node}={data['op']}{self.operands(node)}{attrs}{data_type_name(data)}"
                      f"{data['dtype'].str}\n".encode())
@@ -265,8 +355,8 @@ class Graph:
         passes call this on every graph they make, and networkx's generic version took about
         20 µs a node (its edge views and key wrappers).
         """
-        succ = self.nx._succ
-        waiting = {v: len(preds) for v, preds in self.nx._pred.items()}
+        succ = self.dag._succ
+        waiting = {v: len(preds) for v, preds in self.dag._pred.items()}
         ready = [v for v, count in waiting.items() if count == 0]
         heapq.heapify(ready)
         order = []
@@ -278,16 +368,16 @@ class Graph:
                 if waiting[user] == 0:
                     heapq.heappush(ready, user)
         if len(order) != len(waiting):
-            raise nx.NetworkXUnfeasible("Graph contains a cycle or graph changed during iteration")
+            raise GraphcInternalError("the graph has a cycle (graphc bug; please report)")
         return order
 
     def is_adjoint(self, node: int) -> bool:
-        return "adjoint_of" in self.nx.nodes[node]
+        return "adjoint_of" in self.dag._node[node]
 
     # ---- showing -------------------------------------------------------------------------------
     def format_node(self, node: int) -> str:
         """One listing line: ``%5 = multiply %3 %4 : f64[256,10]``."""
-        data = self.nx.nodes[node]
+        data = self.dag._node[node]
         op = data["op"]
         words = [f"%{node} =", op]
         if op == "input":
@@ -361,15 +451,17 @@ class Graph:
 
     def _problems(self, where: str = "") -> list[str]:
         problems = []
-        if not nx.is_directed_acyclic_graph(self.nx):
+        try:
+            self.topo_order()
+        except GraphcInternalError:
             problems.append("the graph has a cycle")
         for n in list(self.inputs) + list(self.outputs):
-            if n not in self.nx:
+            if n not in self.dag:
                 problems.append(f"input/output %{n} is not a node")
-        for node, data in self.nx.nodes(data=True):
+        for node, data in self.dag._node.items():
             op = data["op"]
             operands = self.operands(node)
-            if sorted(k for _, _, k in self.nx.in_edges(node, keys=True)) != list(range(len(operands))):
+            if sorted(k for _, _, k in self.dag.in_edges(node)) != list(range(len(operands))):
                 problems.append(f"%{node}: operand positions are not 0..{len(operands) - 1}")
             if op in LEAF_OPS:
                 if operands:

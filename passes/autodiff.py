@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import networkx as nx
 import numpy as np
 
 from graphc.errors import DifferentiationError
@@ -111,10 +110,10 @@ def _between(graph: Graph, sources: Sequence[int], targets: Sequence[int]) -> se
     """Nodes on some path from a source to a target: the only ones that carry a gradient."""
     upstream = set(targets)
     for target in targets:
-        upstream |= nx.ancestors(graph.nx, target)
+        upstream |= graph.dag.reachable(target, upstream=True)
     downstream = set(sources)
     for source in sources:
-        downstream |= nx.descendants(graph.nx, source)
+        downstream |= graph.dag.reachable(source, upstream=False)
     return upstream & downstream
 
 
@@ -168,5 +167,5 @@ def _drop_unused(new: Graph, first_new: int) -> None:
     """Remove the appended nodes no output needs (cotangents of constants, unused branches)."""
     needed = set(new.outputs) | set(new.inputs)
     for out in new.outputs:
-        needed |= nx.ancestors(new.nx, out)
-    new.nx.remove_nodes_from([n for n in list(new.nx) if n >= first_new and n not in needed])
+        needed |= new.dag.reachable(out, upstream=True)
+    new.dag.remove_nodes_from([n for n in list(new.dag) if n >= first_new and n not in needed])

@@ -15,10 +15,10 @@ def map_bodies(graph: Graph, transform: Callable[[Graph], Graph]) -> Graph:
     """A copy of ``graph`` in which every body graph of every node is replaced by ``transform(body)``
     (the bodies' own bodies are the transform's business); ``graph`` itself when it holds no body
     graph, so a pass that copies what it is given does not copy twice."""
-    if not any(body_graphs(data) for _, data in graph.nx.nodes(data=True)):
+    if not any(body_graphs(data) for data in graph.dag._node.values()):
         return graph
     new = graph.copy()
-    for node in new.nx:
+    for node in new.dag:
         data = new[node]
         if not body_graphs(data):
             continue

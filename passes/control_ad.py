@@ -18,7 +18,6 @@ gradient flows through the branch that ran.
 """
 from __future__ import annotations
 
-import networkx as nx
 import numpy as np
 
 from graphc.graph import Graph
@@ -68,10 +67,10 @@ def _residuals(joint: Graph, cotangent_inputs: list[int], varying_inputs: list[i
     """The forward values of ``joint`` that its adjoint part reads and that change per step."""
     adjoint = set(cotangent_inputs)
     for ct in cotangent_inputs:
-        adjoint |= nx.descendants(joint.nx, ct)
+        adjoint |= joint.dag.reachable(ct, upstream=False)
     varying = set(varying_inputs)
     for v in varying_inputs:
-        varying |= nx.descendants(joint.nx, v)
+        varying |= joint.dag.reachable(v, upstream=False)
     varying -= adjoint
     outputs = set(joint.outputs)
     read = [n for n in joint.topo_order() if n in varying and (n in outputs or any(u in adjoint for u in joint.users(n)))]
@@ -145,7 +144,7 @@ def _with_interface(graph: Graph, inputs: list, outputs: list) -> Graph:
 
 def _make_input(graph: Graph, node: int, name: str) -> None:
     """Turn ``node`` into an input of its graph (same id and type): its value now comes from outside."""
-    graph.nx.remove_edges_from(list(graph.nx.in_edges(node, keys=True)))
+    graph.dag.remove_in_edges(node)
     data = graph[node]
     shape, dtype = data["shape"], data["dtype"]
     data.clear()

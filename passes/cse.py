@@ -43,5 +43,5 @@ def eliminate_common_subexpressions(graph: Graph) -> Graph:
         kept = seen.setdefault(key, node)
         if kept != node:
             new.replace_uses(node, kept)
-            new.nx.remove_node(node)
+            new.dag.remove_node(node)
     return new

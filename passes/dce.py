@@ -18,7 +18,7 @@ def remove_dead(graph: Graph) -> Graph:
     """Remove, in place, the nodes of ``graph`` that no output needs (inputs stay: they are its
     interface); returns ``graph``."""
     needed = _reads(graph, graph.outputs) | set(graph.inputs)
-    graph.nx.remove_nodes_from([n for n in list(graph.nx) if n not in needed])
+    graph.dag.remove_nodes_from([n for n in list(graph.dag) if n not in needed])
     return graph
 
 
@@ -28,7 +28,7 @@ def eliminate_dead_code(graph: Graph) -> Graph:
     if new is graph:  # no bodies: map_bodies made no copy
         new = graph.copy()
     remove_dead(new)
-    while any([_narrow(new, node) for node in list(new.nx) if "results" in new[node]]):
+    while any([_narrow(new, node) for node in list(new.dag) if "results" in new[node]]):
         remove_dead(new)
     return new
 
@@ -43,7 +43,7 @@ def _reads(body: Graph, outputs: list) -> set:
     found = set(outputs)
     stack = list(found)
     while stack:
-        for u in body.nx.pred[stack.pop()]:
+        for u in body.dag._pred[stack.pop()]:
             if u not in found:
                 found.add(u)
                 stack.append(u)
@@ -130,9 +130,9 @@ def _rebuild(graph: Graph, node: int, operands: list, results: list, attrs: dict
     """Give ``node`` new operands, attributes and a subset ``results`` of its results (in that
     order); its unpack nodes follow their results to the new positions."""
     data = graph[node]
-    graph.nx.remove_edges_from(list(graph.nx.in_edges(node, keys=True)))
+    graph.dag.remove_in_edges(node)
     for position, operand in enumerate(operands):
-        graph.nx.add_edge(operand, node, key=position)
+        graph.dag.add_edge(operand, node, key=position)
     position_of = {old: new for new, old in enumerate(results)}
     old_results = data["results"]
     data["attrs"] = attrs

@@ -303,12 +303,12 @@ def _contract(new: Graph, graph: Graph, members: list[int], space: tuple, carrie
                or m in graph.outputs or any(v not in member_set for v in graph.users(m))]
     inner = Graph()
     for u in reads:
-        inner.nx.add_node(u, op="input", shape=new[u]["shape"], dtype=new[u]["dtype"], attrs={}, name=f"%{u}")
+        inner.dag.add_node(u, op="input", shape=new[u]["shape"], dtype=new[u]["dtype"], attrs={}, name=f"%{u}")
         inner.inputs.append(u)
     for m in members:
-        inner.nx.add_node(m, **graph[m])
+        inner.dag.add_node(m, **graph[m])
         for position, u in enumerate(graph.operands(m)):
-            inner.nx.add_edge(carried.get(u, u), m, key=position)
+            inner.dag.add_edge(carried.get(u, u), m, key=position)
     inner.outputs = list(outputs)
     inner.next_id = max(members) + 1
     body = FusedBody(inner, tuple(space))
@@ -321,4 +321,4 @@ def _contract(new: Graph, graph: Graph, members: list[int], space: tuple, carrie
         carriers.append(fused)
         carried[m] = fused
     body.nodes = tuple(carriers)
-    new.nx.remove_nodes_from(members)
+    new.dag.remove_nodes_from(members)

@@ -33,14 +33,14 @@ def rewrite(graph: Graph, rules: Sequence[Rule]) -> tuple[Graph, Counter]:
     for _ in range(MAX_ROUNDS):
         changed = False
         for node in new.topo_order():
-            if node not in new.nx:
+            if node not in new.dag:
                 continue
             for rule in by_op.get(new[node]["op"], ()):
                 replacement = rule.apply(new, node)
                 if replacement is not None and replacement != node:
                     new.replace_uses(node, replacement)
-                    if not new.nx.out_degree(node) and node not in new.inputs:
-                        new.nx.remove_node(node)
+                    if not new.dag._succ[node] and node not in new.inputs:
+                        new.dag.remove_node(node)
                     counts[rule.name] += 1
                     changed = True
                     break
