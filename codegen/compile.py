@@ -105,15 +105,14 @@ def build_kernel(graph: Graph) -> Kernel:
 def loaded(graph: Graph, examples: list) -> bool:
     """Whether this process has ``graph``'s kernel loaded and compiled for arguments typed like
     ``examples`` (another shape's kernel, when the generated source is the same)."""
-    module = sys.modules.get(_module_name(generated(graph)[3]))
-    if module is None:
-        return False
-    kernel = build_kernel(graph)
-    return _numba_signature(kernel, examples) in getattr(module, KERNEL).overloads
+    _, _, sizes, key = generated(graph)
+    module = sys.modules.get(_module_name(key))
+    return module is not None and _numba_signature(sizes, examples) in getattr(module, KERNEL).overloads
 
 
-def _numba_signature(kernel: Kernel, args: list) -> tuple:
-    return tuple(numba.typeof(a) for a in [0] * len(kernel.sizes) + list(args))
+def _numba_signature(sizes: tuple, args: list) -> tuple:
+    """The Numba types of a call with ``args``, after the ints of a kernel's size slots ``sizes``."""
+    return tuple(numba.typeof(a) for a in [0] * len(sizes) + list(args))
 
 
 def _load(name: str, source: str, constants: dict):
@@ -201,7 +200,7 @@ def specialize(kernel: Kernel, args: list, progress: bool = True) -> None:
 
     A failure here is graphc's bug: the graph type-checked, so the generated code must too.
     """
-    signature = _numba_signature(kernel, args)
+    signature = _numba_signature(kernel.sizes, args)
     dispatcher = kernel.dispatcher
     if signature in dispatcher.overloads:  # another shape with the same source compiled it
         STATS["reused"] += 1

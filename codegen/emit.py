@@ -180,15 +180,21 @@ def generate(graph: Graph) -> tuple[str, dict[str, np.ndarray], tuple]:
     ``size0, size1, ...``: the size of each slot ``(input position, axis)`` of the call it runs for
     (ints: Numba takes an int in about 30 ns, an array in about 150), which the kernel checks against
     its arguments before anything else. Without slots (scalar arguments only, or a kernel whose
-    sizes are all pasted in) there are no size arguments and the checks compare with the numbers. Kernels that are rolled or split into parts
-    paste their sizes: their helper functions do not see the arguments.
+    sizes are all pasted in) there are no size arguments and the checks compare with the numbers.
+    Kernels that are rolled or split into parts paste their sizes: their helper functions do not see
+    the arguments.
     """
-    names = {node: f"v{node}" for node in graph.inputs}
-    with rendering(graph.dim_scope, names) as context:
-        emitted = _emit_kernel(graph, names, generic=True)
-    if emitted is None or not context.rendered:
-        emitted = _emit_kernel(graph, {node: f"v{node}" for node in graph.inputs}, generic=False)
-    return emitted
+    if size_slots(graph):  # else nothing could be read from the arguments: emit once, with numbers
+        names = _input_names(graph)
+        with rendering(graph.dim_scope, names) as context:
+            emitted = _emit_kernel(graph, names, generic=True)
+        if emitted is not None and context.rendered:
+            return emitted
+    return _emit_kernel(graph, _input_names(graph), generic=False)
+
+
+def _input_names(graph: Graph) -> dict[int, str]:
+    return {node: f"v{node}" for node in graph.inputs}
 
 
 def size_slots(graph: Graph) -> tuple:

@@ -252,8 +252,8 @@ class Graph:
         import networkx
 
         view = networkx.MultiDiGraph()
-        dag = self.dag
-        view._node, view._adj, view._succ, view._pred, view.graph = dag._node, dag._succ, dag._succ, dag._pred, dag.graph
+        view._node, view._pred, view.graph = self.dag._node, self.dag._pred, self.dag.graph
+        view._adj = view._succ = self.dag._succ
         return view
 
     def copy(self) -> "Graph":

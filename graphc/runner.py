@@ -62,9 +62,10 @@ def make_runner(graph: Graph, dispatcher, zero_d_arrays: tuple[int, ...] = (), s
     converters = {i: c for i, node in enumerate(graph.outputs)
                   if graph[node]["shape"] == () and (c := _scalar_converter(graph[node]["dtype"])) is not None}
     structured = is_tuple_tree(tree)  # then the kernel already returns the final structure
+    call = functools.partial(dispatcher, *sizes) if sizes else dispatcher
     if structured and not converters and not zero_d_arrays:
-        return functools.partial(dispatcher, *sizes) if sizes else dispatcher
-    namespace: dict = {"D": functools.partial(dispatcher, *sizes) if sizes else dispatcher}
+        return call
+    namespace: dict = {"D": call}
     namespace.update({f"C{i}": c for i, c in converters.items()})
     paths = _leaf_paths(tree) if structured else [f"o[{i}]" for i in range(len(graph.outputs))]
     leaf = lambda i: f"C{i}({paths[i]})" if i in converters else paths[i]  # noqa: E731

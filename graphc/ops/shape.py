@@ -288,11 +288,16 @@ defop("astype", arity=1, elementwise=True, reference=lambda x, dtype: np.asarray
       adjoint=lambda g, out, x, dtype: (
           apply("astype", g, dtype=np.dtype(x.dtype).str) if _float_dtype(x.dtype) and _float_dtype(dtype) else None,),
       emit=_emit_astype, scalar_emit=_emit_astype, doc="x.astype(dtype)")
+
+
+def _emit_dim(args, node, operands) -> str:
+    return f"{dtype_source(node['dtype'])}({node['attrs']['size']!r})"  # an expression over the arguments
+
+
 defop("dim", arity=0, reference=lambda *, size, dtype: np.asarray(int(size), dtype),
       shape=lambda *, size, dtype: Aval((), np.dtype(dtype)),
       adjoint=lambda g, out, *, size, dtype: (),  # no operands: nothing to pass the gradient on to
-      emit=lambda args, node, ops: f"{dtype_source(node['dtype'])}({node['attrs']['size']!r})",
-      scalar_emit=lambda args, node, ops: f"{dtype_source(node['dtype'])}({node['attrs']['size']!r})",
+      emit=_emit_dim, scalar_emit=_emit_dim,
       doc="a size of an argument as a number (np.mean's count), read from the argument at run time")
 defop("stop_gradient", arity=1, reference=lambda x: x, shape=lambda x: x,
       adjoint=lambda g, out, x: (None,), elementwise=True, emit="{0}", scalar_emit="{0}",
