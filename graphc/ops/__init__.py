@@ -84,6 +84,11 @@ class OpDef:
         internal: made only by optimization passes (fused loops): never traced, differentiated or folded.
         numpy_is_faster: NumPy's SIMD ufunc beats a Numba loop by several times (PyPI's llvmlite has no
             SVML); on big arrays codegen calls NumPy for it (in ``numba.objmode``) instead of fusing it.
+        batch: ``(batched, *operands, **attrs) -> result``, the op over a leading batch axis: the operands
+            flagged in ``batched`` have one, and so must the result (see :mod:`graphc.passes.batching`).
+            Built from NumPy calls on tracers, like ``adjoint``. None for elementwise ops, which
+            broadcasting batches (:func:`graphc.passes.batching.batch_elementwise`), and for ops not
+            batched yet (loops, gathers), which the batching pass leaves per example.
     """
 
     name: str
@@ -102,6 +107,7 @@ class OpDef:
     doc: str = ""
     internal: bool = False
     numpy_is_faster: bool = False
+    batch: Any = None
 
 
 REGISTRY: dict[str, OpDef] = {}
@@ -214,6 +220,36 @@ def unbroadcast(g, shape: tuple):
     if shape_of(summed) != tuple(shape):
         summed = apply("reshape", summed, shape=tuple(shape))
     return summed
+
+
+def batch_size(batched: tuple, operands) -> int:
+    """The batch axis' length, read from the first batched operand (for batching rules)."""
+    return next(shape_of(x)[0] for x, b in zip(operands, batched) if b)
+
+
+def lift(x, rank: int):
+    """Batched ``x`` (a leading batch axis before its own shape) with 1s inserted after the batch axis
+    to give its own shape ``rank`` axes, so that it broadcasts against unbatched operands of that rank."""
+    batched = shape_of(x)
+    missing = rank - (len(batched) - 1)
+    return apply("reshape", x, shape=batched[:1] + (1,) * missing + batched[1:]) if missing > 0 else x
+
+
+def batched_like(batched: tuple, operands) -> list:
+    """Every operand with the batch axis: unbatched ones broadcast along a new leading axis."""
+    size = batch_size(batched, operands)
+    return [x if b else apply("broadcast_to", x, shape=(size,) + shape_of(x)) for x, b in zip(operands, batched)]
+
+
+def batch_along_axis(name: str) -> Callable:
+    """The batching rule of an op that works along ``axis`` (an int or a tuple of ints) of operands of
+    one shape: every operand batched, the axes moved one place on."""
+
+    def rule(batched, *operands, axis, **attrs):
+        shifted = axis + 1 if isinstance(axis, int) else tuple(a + 1 for a in axis)
+        return apply(name, *batched_like(batched, operands), axis=shifted, **attrs)
+
+    return rule
 
 
 class Statements(str):

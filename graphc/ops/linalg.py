@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from graphc.ops import (
-    Aval, Statements, apply, broadcast_shapes, defcomposite, defop, dtype_source, ndim_of, normalize_axis,
+    Aval, Statements, apply, broadcast_shapes, defcomposite, defop, dtype_source, lift, ndim_of, normalize_axis,
     probe_dtype, shape_of, unbroadcast, unsupported,
 )
 from graphc.errors import ShapeError, user_frame
@@ -45,9 +45,19 @@ def _product(x, y):
     return apply("matmul", x, y)
 
 
+def _outer(u, v):
+    """The outer product of two vectors, as a broadcasting multiply (fusable)."""
+    return apply("reshape", u, shape=(shape_of(u)[0], 1)) * apply("reshape", v, shape=(1, shape_of(v)[0]))
+
+
 def _matmul_adjoint(g, out, a, b):
     # On the promoted operands: ga = g @ b^T and gb = a^T @ g, summed over broadcast batch axes.
     sa, sb = shape_of(a), shape_of(b)
+    if len(sa) + len(sb) == 3:  # matrix @ vector or vector @ matrix: the vector cotangent is a product
+        # with no reshapes around it (a recurrent step's W.T @ g), the matrix one an outer product.
+        if len(sb) == 1:
+            return _outer(g, b), apply("matmul", _swap(a), g)
+        return apply("matmul", b, g), _outer(a, g)
     pa, pb = _promoted(sa, sb)
     a2 = a if pa == sa else apply("reshape", a, shape=pa)
     b2 = b if pb == sb else apply("reshape", b, shape=pb)
@@ -123,8 +133,28 @@ def _emit_matmul(args, node, operands):
     return f"_reshape({helper}({stacks[0]}, {stacks[1]}, {index[0]}, {index[1]}, {target}), {out})"
 
 
+def _matmul_batch(batched, a, b):
+    (ba, bb), sa, sb = batched, shape_of(a)[batched[0]:], shape_of(b)[batched[1]:]
+    if not bb and len(sb) <= 2:  # a batch of left operands against one matrix or vector: as it is
+        return apply("matmul", a, b)
+    if not ba and len(sa) == 2 and len(sb) == 1:  # W @ x for a batch of x: X @ W.T, one GEMM
+        return apply("matmul", b, _swap(a))
+    # Otherwise: 1-d operands promoted, the batch axis ahead of NumPy's broadcast batch axes.
+    size = (shape_of(a) if ba else shape_of(b))[0]
+    pa, pb = _promoted(sa, sb)
+    rank = max(len(pa), len(pb))
+    operands = []
+    for x, batched_x, own, promoted in ((a, ba, sa, pa), (b, bb, sb, pb)):
+        if own != promoted:
+            x = apply("reshape", x, shape=((size,) if batched_x else ()) + promoted)
+        operands.append(lift(x, rank) if batched_x else x)
+    out = (broadcast_shapes("matmul", pa[:-2], pb[:-2]) + (sa[-2:-1] if len(sa) >= 2 else ())
+           + (sb[-1:] if len(sb) >= 2 else ()))
+    return apply("reshape", apply("matmul", *operands), shape=(size,) + out)
+
+
 defop("matmul", arity=2, shape=_matmul_shape, reference=np.matmul, numpy=(np.matmul,),
-      adjoint=_matmul_adjoint, emit=_emit_matmul, version=3,
+      adjoint=_matmul_adjoint, emit=_emit_matmul, version=3, batch=_matmul_batch,
       doc="matrix product (a @ b), 1-d operands promoted and batch axes broadcast as NumPy does")
 
 

@@ -6,7 +6,8 @@ import math
 import numpy as np
 
 from graphc.ops import (
-    Aval, apply, defcomposite, defop, dtype_source, ndim_of, normalize_axis, shape_of, unsupported,
+    Aval, apply, batch_along_axis, defcomposite, defop, dtype_source, ndim_of, normalize_axis, shape_of,
+    unsupported,
 )
 
 
@@ -82,13 +83,15 @@ def _emit_reduction(kind: str):
 
 defop("sum", arity=1, shape=_sum_shape, reference=np.sum, numpy=(np.sum,), parse=_parse_reduction("sum"),
       adjoint=lambda g, out, x, axis, keepdims: (_expand(g, shape_of(x), axis, keepdims),),
-      emit=_emit_reduction("sum"),
+      emit=_emit_reduction("sum"), batch=batch_along_axis("sum"),
       doc="sum over axes (axis=, keepdims=)")
 defop("max", arity=1, shape=_chooser_shape("max"), reference=np.max, numpy=(np.max, np.amax),
       parse=_parse_reduction("max"), adjoint=_chooser_adjoint, emit=_emit_reduction("max"),
+      batch=batch_along_axis("max"),
       doc="max over axes; ties share the gradient")
 defop("min", arity=1, shape=_chooser_shape("min"), reference=np.min, numpy=(np.min, np.amin),
       parse=_parse_reduction("min"), adjoint=_chooser_adjoint, emit=_emit_reduction("min"),
+      batch=batch_along_axis("min"),
       doc="min over axes; ties share the gradient")
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from graphc.errors import ShapeError, user_frame
 from graphc.ops import (
-    NONDIFFERENTIABLE, Aval, Statements, apply, defop, dtype_source, ndim_of, normalize_axis,
+    NONDIFFERENTIABLE, Aval, Statements, apply, batch_along_axis, defop, dtype_source, ndim_of, normalize_axis,
     shape_of, unsupported,
 )
 from graphc.ops.reduce import _expand, _parse_reduction, _reduced_shape
@@ -132,7 +132,7 @@ def _emit_prod(args, node, operands):
 
 
 defop("prod", arity=1, shape=_prod_shape, reference=np.prod, numpy=(np.prod,), parse=_parse_reduction("prod"),
-      adjoint=_prod_adjoint, emit=_emit_prod,
+      adjoint=_prod_adjoint, emit=_emit_prod, batch=batch_along_axis("prod"),
       doc="product over axes (axis=, keepdims=); gradient exact with zeros")
 
 
@@ -166,11 +166,11 @@ def _reversed_cumsum(g, axis):
 
 defop("cumsum", arity=1, shape=_scan_shape(np.cumsum), reference=np.cumsum, numpy=(np.cumsum,),
       parse=_parse_scan("cumsum"), adjoint=lambda g, out, x, axis: (_reversed_cumsum(g, axis),),
-      emit=_emit_along("_cumsum3", "np.empty({dims}, {dtype})"),
+      emit=_emit_along("_cumsum3", "np.empty({dims}, {dtype})"), batch=batch_along_axis("cumsum"),
       doc="running sum along an axis (None flattens); gradient: reversed running sum")
 defop("cumprod", arity=1, shape=_scan_shape(np.cumprod), reference=np.cumprod, numpy=(np.cumprod,),
       parse=_parse_scan("cumprod"), adjoint=_cumprod_adjoint,
-      emit=_emit_along("_cumprod3", "np.empty({dims}, {dtype})"),
+      emit=_emit_along("_cumprod3", "np.empty({dims}, {dtype})"), batch=batch_along_axis("cumprod"),
       doc="running product along an axis (None flattens); gradient exact with zeros")
 
 
@@ -199,6 +199,7 @@ def _linrec_adjoint(g, out, a, b, axis, reverse):
 
 defop("linear_recurrence", arity=2, shape=_linrec_shape, reference=_linrec_reference, adjoint=_linrec_adjoint,
       emit=_emit_along("_linrec3", "np.empty({dims}, {dtype})", "{reverse}"),
+      batch=batch_along_axis("linear_recurrence"),
       doc="h[i] = a[i] * h[i-1] + b[i] along an axis, h[0] = b[0] (cumprod's gradient)")
 
 
@@ -260,13 +261,15 @@ def _permute_shape(x: Aval, perm: Aval, axis, inverse):
 
 defop("sort", arity=1, shape=lambda x, axis: x, reference=lambda x, axis: np.sort(x, axis=axis),
       numpy=(np.sort,), parse=_parse_sort("sort"), adjoint=_sort_adjoint, emit=_emit_sort("sort"),
+      batch=batch_along_axis("sort"),
       doc="sorted along an axis (default -1, None flattens); gradient follows the stable order")
 defop("argsort", arity=1, shape=_index_shape, reference=lambda x, axis: np.argsort(x, axis=axis, kind="stable"),
       numpy=(np.argsort,), parse=_parse_sort("argsort"), adjoint=NONDIFFERENTIABLE, emit=_emit_sort("argsort"),
+      batch=batch_along_axis("argsort"),
       doc="indices that sort along an axis; always stable (ties in index order), int64")
 defop("permute", arity=2, shape=_permute_shape, reference=_permute_reference,
       adjoint=lambda g, out, x, perm, axis, inverse: (apply("permute", g, perm, axis=axis, inverse=not inverse), None),
-      emit=_emit_along("_permute3", "{inverse}"),
+      emit=_emit_along("_permute3", "{inverse}"), batch=batch_along_axis("permute"),
       doc="out[j] = x[perm[j]] along an axis (out[perm[j]] = x[j] if inverse); sort's gradient")
 
 
@@ -307,12 +310,13 @@ def _emit_numpy_call(helper: str):
 defop("partition", arity=1, shape=lambda x, kth, axis: x,
       reference=lambda x, kth, axis: np.partition(x, list(kth) if isinstance(kth, tuple) else kth, axis=axis),
       numpy=(np.partition,), parse=_parse_partition("partition"), adjoint=_partition_adjoint,
-      emit=_emit_numpy_call("_np_partition"),
+      emit=_emit_numpy_call("_np_partition"), batch=batch_along_axis("partition"),
       doc="np.partition, exactly NumPy's order (NumPy computes it); gradient through the stable pairing")
 defop("argpartition", arity=1, shape=lambda x, kth, axis: _index_shape(x),
       reference=lambda x, kth, axis: np.argpartition(x, list(kth) if isinstance(kth, tuple) else kth, axis=axis),
       numpy=(np.argpartition,), parse=_parse_partition("argpartition"), adjoint=NONDIFFERENTIABLE,
-      emit=_emit_numpy_call("_np_argpartition"), doc="np.argpartition, exactly NumPy's order, int64")
+      emit=_emit_numpy_call("_np_argpartition"), batch=batch_along_axis("argpartition"),
+      doc="np.argpartition, exactly NumPy's order, int64")
 
 
 # ---- argmax, argmin ----------------------------------------------------------------------------
@@ -352,7 +356,18 @@ def _emit_arg(helper):
     return emit
 
 
+def _batch_arg(name):
+    def rule(batched, x, axis, keepdims):
+        if axis is not None:
+            return apply(name, x, axis=axis + 1, keepdims=keepdims)
+        shape = shape_of(x)  # over all of one example's elements: its flattened row
+        found = apply(name, apply("reshape", x, shape=(shape[0], math.prod(shape[1:]))), axis=1, keepdims=False)
+        return apply("reshape", found, shape=shape[:1] + (1,) * (len(shape) - 1)) if keepdims else found
+
+    return rule
+
+
 for _name, _fn in (("argmax", np.argmax), ("argmin", np.argmin)):
     defop(_name, arity=1, shape=_arg_shape(_name), reference=_fn, numpy=(_fn,), parse=_parse_arg(_name),
-          adjoint=NONDIFFERENTIABLE, emit=_emit_arg(f"_{_name}3"),
+          adjoint=NONDIFFERENTIABLE, emit=_emit_arg(f"_{_name}3"), batch=_batch_arg(_name),
           doc=f"index of the first {_name[3:]}imum (axis=, keepdims=; NaN wins), int64; no gradient")

@@ -8,8 +8,8 @@ import numpy as np
 from graphc.dims import Dim
 from graphc.errors import ShapeError, user_frame
 from graphc.ops import (
-    Aval, Statements, apply, defcomposite, defop, dtype_source, ndim_of, normalize_axis, shape_of,
-    unbroadcast, unsupported,
+    Aval, Statements, apply, batch_along_axis, defcomposite, defop, dtype_source, lift, ndim_of,
+    normalize_axis, shape_of, unbroadcast, unsupported,
 )
 
 
@@ -34,6 +34,7 @@ defop("transpose", arity=1, reference=np.transpose, numpy=(np.transpose,), parse
       shape=lambda x, axes: Aval(tuple(x.shape[i] for i in axes), x.dtype),
       adjoint=lambda g, out, x, axes: (apply("transpose", g, axes=tuple(np.argsort(axes).tolist())),),
       emit=lambda args, node, ops: _emit_transpose(args[0], node["attrs"]["axes"]),
+      batch=lambda batched, x, axes: apply("transpose", x, axes=(0,) + tuple(a + 1 for a in axes)),
       doc="permute axes (x.T, np.transpose)")
 
 
@@ -71,6 +72,7 @@ def _emit_reshape(args, node, operands):
 defop("reshape", arity=1, reference=np.reshape, numpy=(np.reshape,), parse=_parse_reshape,
       shape=lambda x, shape: Aval(shape, x.dtype),
       adjoint=lambda g, out, x, shape: (apply("reshape", g, shape=shape_of(x)),), emit=_emit_reshape,
+      batch=lambda batched, x, shape: apply("reshape", x, shape=shape_of(x)[:1] + tuple(shape)),
       version=2, doc="same elements, new shape (C order)")
 
 
@@ -97,6 +99,7 @@ defop("broadcast_to", arity=1, reference=np.broadcast_to, numpy=(np.broadcast_to
       adjoint=lambda g, out, x, shape: (unbroadcast(g, shape_of(x)),),
       emit=lambda args, node, ops: (f"np.full({node['shape']}, {args[0]})" if ops[0]["shape"] == ()
                                     else f"np.broadcast_to({args[0]}, {node['shape']})"),
+      batch=lambda batched, x, shape: apply("broadcast_to", lift(x, len(shape)), shape=shape_of(x)[:1] + tuple(shape)),
       doc="repeat along new or size-1 axes")
 
 
@@ -181,6 +184,11 @@ def _emit_scatter(args, node, operands):
     return Statements(f"{{out}} = {zeros}\n{{out}}[{index_source(index)}] = {args[0]}")
 
 
+def _whole(x) -> tuple:
+    # The batch axis, all of it, as the first entry of a normalized index.
+    return (("s", 0, shape_of(x)[0], 1),)
+
+
 def _scatter(g, index, shape):
     out = np.zeros(shape, np.asarray(g).dtype)
     out[numpy_index(index)] = g
@@ -190,10 +198,13 @@ def _scatter(g, index, shape):
 defop("getitem", arity=1, reference=lambda x, index: x[numpy_index(index)],
       shape=lambda x, index: Aval(_index_shape(x.shape, index), x.dtype),
       adjoint=lambda g, out, x, index: (apply("index_scatter", g, index=index, shape=shape_of(x)),),
-      emit=_emit_getitem, version=2, doc="basic indexing: x[0], x[1:], X[:, ::2], x[None]")
+      emit=_emit_getitem, version=2, batch=lambda batched, x, index: apply("getitem", x, index=_whole(x) + index),
+      doc="basic indexing: x[0], x[1:], X[:, ::2], x[None]")
 defop("index_scatter", arity=1, reference=_scatter,
       shape=lambda g, index, shape: Aval(tuple(shape), g.dtype),
       adjoint=lambda g, out, x, index, shape: (apply("getitem", g, index=index),), emit=_emit_scatter,
+      batch=lambda batched, g, index, shape: apply("index_scatter", g, index=_whole(g) + index,
+                                                   shape=shape_of(g)[:1] + tuple(shape)),
       version=2, doc="zeros of a shape with values placed at a basic index (getitem's adjoint)")
 
 
@@ -229,7 +240,7 @@ def _concatenate_adjoint(g, out, *xs, axis):
 
 defop("concatenate", arity=None, reference=lambda *xs, axis: np.concatenate(xs, axis=axis),
       numpy=(np.concatenate,), parse=_parse_concatenate, shape=_concatenate_shape,
-      adjoint=_concatenate_adjoint,
+      adjoint=_concatenate_adjoint, batch=batch_along_axis("concatenate"),
       emit=lambda args, node, ops: f"np.concatenate(({', '.join(args)},), axis={node['attrs']['axis']})", doc="join arrays along an existing axis")
 
 
