@@ -312,7 +312,8 @@ class Transformed:
             signature = Signature(where, zero_d_positions(leaves), graph)
             self._signatures[where] = signature
             self._file(where, run)
-            signature.history.append(f"numpy: the first calls ({len(graph)} nodes, ready "
+            split = f", {run.split_scans} scan(s) split into a loop and batched steps" if run.split_scans else ""
+            signature.history.append(f"numpy: the first calls ({len(graph)} nodes{split}, ready "
                                      f"{(time.perf_counter() - started) * 1e3:.1f} ms after the call)")
             if mode is True:
                 from graphc.codegen.background import KernelJob, describe_arguments

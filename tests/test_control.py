@@ -14,6 +14,8 @@ from graphc.control import ControlFlowError
 from graphc.evaluate import evaluate
 from tests.conftest import run_reference
 
+from programs import D, H, rnn_arguments, rnn_scan, rnn_unrolled
+
 
 def central_gradient(f, args, argnum, eps=1e-6):
     """Central differences of scalar ``f`` with respect to ``args[argnum]`` (an array or a float)."""
@@ -34,30 +36,9 @@ def reference_value(f, *args):
 
 
 # ---- the RNN of the issue: scan against the unrolled loop -------------------------------------------
-H, D = 5, 3
-
-
-def rnn_scan(W, U, b, h0, xs):
-    def step(h, x):
-        h = np.tanh(W @ h + U @ x + b)
-        return h, np.sum(h * h)
-
-    h, per_step = graphc.scan(step, h0, xs)
-    return np.sum(h) + 0.5 * np.sum(per_step)
-
-
-def rnn_unrolled(W, U, b, h0, xs):
-    h, total = h0, 0.0
-    for t in range(xs.shape[0]):
-        h = np.tanh(W @ h + U @ xs[t] + b)
-        total = total + np.sum(h * h)
-    return np.sum(h) + 0.5 * total
-
-
 @pytest.fixture
 def rnn_args(rng):
-    return (rng.normal(size=(H, H)) * 0.4, rng.normal(size=(H, D)) * 0.4, rng.normal(size=H) * 0.1,
-            rng.normal(size=H), rng.normal(size=(7, D)))
+    return rnn_arguments(rng)
 
 
 def test_scan_matches_the_unrolled_loop_in_value_and_every_gradient(rnn_args):

@@ -1,0 +1,215 @@
+"""Loop fission for the NumPy tier: what a scan's step does not need step by step runs batched, outside.
+
+On the NumPy tier every node of a loop body costs a NumPy call a step, about a microsecond on the small
+arrays of a recurrent step, so a long loop's first result grows with its length. Most of a body does not
+depend on the previous step. :func:`split_scans` splits each scan into
+
+* a **prefix**: the nodes that read no carry (``U @ x[t]``, a reshape of ``x[t]``), computed for all
+  steps at once over the stacked ``xs`` (:mod:`graphc.passes.batching`), and read by the loop as more ``xs``;
+* the **recurrence**: the nodes the next carries need, which alone still run a step at a time;
+* a **suffix**: the nodes no carry needs (a per-step loss term, the ``1 - h**2`` a gradient saves),
+  computed after the loop over the stacked values they read;
+* **running sums**: a carry that only accumulates, ``c = c + e`` with ``e`` free of ``c`` (a weight's
+  gradient in a reverse scan), becomes ``c0 + sum(e over steps)`` after the loop.
+
+In the RNN of benchmarks/scan_rnn.py the forward step keeps 3 of its 8 NumPy calls and the reverse step 6
+of 17. The split trades per-step calls for stacked temporaries, so a scan whose batched values would
+exceed :data:`MAX_BATCHED_BYTES` is left whole, as is a node with no batching rule (it stays in the
+loop, with what depends on it). Sums over steps are added in another order than the loop adds them:
+values agree to rounding, not bit for bit. Only top-level scans are split; bodies are left as they are.
+The Numba kernel is not split: in a compiled loop a step costs nanoseconds, and stacking costs memory.
+"""
+from __future__ import annotations
+
+import math
+
+from graphc.graph import Graph
+from graphc.ops import apply
+from graphc.passes.batching import batch_nodes, can_batch
+from graphc.passes.dce import eliminate_dead_code
+from graphc.tracer import Tracer, building
+
+#: The most memory the batched values of one scan may take (each counted whole, as if all were alive).
+MAX_BATCHED_BYTES = 256 * 2**20
+
+
+def split_scans(graph: Graph) -> tuple[Graph, int]:
+    """A copy of ``graph`` with its top-level scans split as the module says; also how many were."""
+    scans = [n for n in graph.topo_order() if graph[n]["op"] == "scan"]
+    if not scans:
+        return graph, 0
+    new = graph.copy()
+    split = 0
+    with building(new):
+        for node in scans:
+            plan = _Plan(new, node)
+            if plan.worth_it():
+                plan.rewrite()
+                split += 1
+    if not split:
+        return graph, 0
+    # Dead-code elimination removes the old loops and narrows the new ones to the xs they still read.
+    return eliminate_dead_code(new), split
+
+
+class _Plan:
+    """How one scan node divides (see the module docstring), and the rewrite that does it."""
+
+    def __init__(self, graph: Graph, node: int):
+        self.graph, self.node = graph, node
+        attrs = graph[node]["attrs"]
+        self.attrs, body = attrs, attrs["body"]
+        self.body = body
+        nc, nk = attrs["num_consts"], attrs["num_carry"]
+        self.consts, self.carries, self.xs = body.inputs[:nc], body.inputs[nc:nc + nk], body.inputs[nc + nk:]
+        self.carry_outs, self.ys = body.outputs[:nk], body.outputs[nk:]
+        self.operands = graph.operands(node)
+        self.length = attrs["length"]
+        if self.length is None and self.xs:
+            self.length = graph[self.operands[nc + nk]]["shape"][0]
+        self.order = [n for n in body.topo_order() if body[n]["op"] != "input"]
+        self._classify()
+
+    # ---- planning --------------------------------------------------------------------------------
+    def _classify(self) -> None:
+        body = self.body
+        carried = set(self.carries)
+        for n in self.order:
+            if any(u in carried for u in body.operands(n)):
+                carried.add(n)
+        # Prefix: reads no carry, and either is the same every step or can be batched over the steps.
+        self.batched = {c: False for c in self.consts} | {x: True for x in self.xs}
+        self.prefix = []
+        for n in self.order:
+            operands = body.operands(n)
+            if n in carried or not all(u in self.batched for u in operands):
+                continue
+            varies = any(self.batched[u] for u in operands)
+            if varies and not can_batch(body[n]["op"]):
+                continue
+            self.batched[n] = varies
+            self.prefix.append(n)
+        prefix = set(self.prefix)
+        self.sums = self._running_sums(carried)
+        # The recurrence: what the other carries' next values need, up to the prefix and the inputs.
+        inputs = set(body.inputs)
+        core: set = set()
+        stack = [o for k, o in enumerate(self.carry_outs) if k not in self.sums]
+        while stack:
+            n = stack.pop()
+            if n in core or n in prefix or n in inputs:
+                continue
+            core.add(n)
+            stack.extend(body.operands(n))
+        adds = {self.carry_outs[k] for k in self.sums}
+        for n in self.order:  # an unbatchable node past the recurrence joins it, with what it reads
+            if n in core or n in prefix or n in adds or can_batch(body[n]["op"]):
+                continue
+            stack = [n]
+            while stack:
+                m = stack.pop()
+                if m not in core and m not in prefix and m not in inputs:
+                    core.add(m)
+                    stack.extend(body.operands(m))
+        self.core = core
+        self.suffix = [n for n in self.order if n not in core and n not in prefix and n not in adds]
+
+    def _running_sums(self, carried: set) -> dict:
+        """Carry position -> ``e`` for each carry whose next value is ``carry + e`` and that nothing else
+        reads, with ``e`` of the carry's own type and free of it."""
+        body, sums = self.body, {}
+        outputs = list(self.body.outputs)
+        for k, (c, o) in enumerate(zip(self.carries, self.carry_outs)):
+            if body[o]["op"] != "add" or body.users(c) != [o] or body.users(o) or outputs.count(o) != 1 \
+                    or c in outputs:
+                continue
+            a, b = body.operands(o)
+            e = b if a == c else a
+            if e == c or e in body.dag.reachable(c, upstream=False) or e in self.carries:
+                continue
+            if body[e]["shape"] != body[c]["shape"] or body[e]["dtype"] != body[c]["dtype"]:
+                continue
+            sums[k] = e
+        return sums
+
+    def _stacked_reads(self) -> list:
+        """Values of the loop that the suffix, the running sums or the stacked outputs read: the loop
+        stacks them."""
+        reads = []
+        wanted = [u for n in self.suffix for u in self.body.operands(n)] + list(self.sums.values()) + list(self.ys)
+        for u in wanted:
+            if (u in self.core or u in self.carries) and u not in reads:
+                reads.append(u)
+        return reads
+
+    def _prefix_reads(self) -> list:
+        """Prefix values the loop reads (constants stay in the loop as they are)."""
+        reads = []
+        for u in [u for n in self.core for u in self.body.operands(n)] + [
+                o for k, o in enumerate(self.carry_outs) if k not in self.sums]:
+            if u in self.batched and self.body[u]["op"] not in ("input", "constant") and u not in reads:
+                reads.append(u)
+        return reads
+
+    def worth_it(self) -> bool:
+        """Whether splitting takes anything out of the loop, within the memory bound."""
+        if self.length is None or all(self.body[n]["op"] == "constant" for n in set(self.order) - self.core):
+            return False
+        batched = [n for n in self.prefix if self.batched[n]] + self.suffix + self._stacked_reads()
+        size = sum(math.prod(self.body[n]["shape"]) * self.body[n]["dtype"].itemsize for n in batched)
+        return size * int(self.length) <= MAX_BATCHED_BYTES
+
+    # ---- rewriting -------------------------------------------------------------------------------
+    def rewrite(self) -> None:
+        graph, body, attrs = self.graph, self.body, self.attrs
+        nc, nk = attrs["num_consts"], attrs["num_carry"]
+        operands = [Tracer(graph, u) for u in self.operands]
+        const_ops, init_ops, xs_ops = operands[:nc], operands[nc:nc + nk], operands[nc + nk:]
+        values = {c: (t, False) for c, t in zip(self.consts, const_ops)}
+        values.update({x: (t, True) for x, t in zip(self.xs, xs_ops)})
+        batch_nodes(body, self.prefix, values)
+
+        kept = [k for k in range(nk) if k not in self.sums]
+        reads, stacked = self._prefix_reads(), self._stacked_reads()
+        shared = [p for p in reads if not self.batched[p]]
+        varying = [p for p in reads if self.batched[p]]
+        loop = self._loop_body(kept, shared, varying, stacked)
+        results = ()
+        if loop.outputs:
+            results = apply("scan", *const_ops, *(values[p][0] for p in shared), *(init_ops[k] for k in kept),
+                            *xs_ops, *(values[p][0] for p in varying), body=loop, num_consts=nc + len(shared),
+                            num_carry=len(kept), length=attrs["length"], reverse=attrs["reverse"])
+        finals = dict(zip(kept, results[:len(kept)]))
+        values.update({n: (t, True) for n, t in zip(stacked, results[len(kept):])})
+        batch_nodes(body, self.suffix, values)
+        for k, e in self.sums.items():
+            total, varies = values[e]
+            total = apply("sum", total, axis=(0,), keepdims=False) if varies else total * self.length
+            finals[k] = init_ops[k] + total
+        new_results = [finals[k] for k in range(nk)] + [self._stacked(values[y]) for y in self.ys]
+        for user in graph.users(self.node):  # the old loop's unpack nodes: their users move over
+            graph.replace_uses(user, new_results[graph[user]["attrs"]["index"]].node)
+
+    def _stacked(self, value) -> Tracer:
+        tracer, varies = value
+        return tracer if varies else apply("broadcast_to", tracer, shape=(self.length,) + tuple(tracer.shape))
+
+    def _loop_body(self, kept: list, shared: list, varying: list, stacked: list) -> Graph:
+        """The recurrence as a body: prefix values it reads become inputs (``shared`` among the
+        consts, ``varying`` among the xs); its outputs are the kept carries, then ``stacked``."""
+        body = self.body
+        loop = body.copy()
+        keep = set(self.core) | set(body.inputs) | set(shared) | set(varying)
+        outputs = [self.carry_outs[k] for k in kept] + stacked
+        keep |= {u for u in [u for n in self.core for u in body.operands(n)] + outputs if body[u]["op"] == "constant"}
+        keep -= {self.carries[k] for k in self.sums}
+        loop.dag.remove_nodes_from([n for n in list(loop.dag) if n not in keep])
+        for p in shared + varying:
+            loop.dag.remove_in_edges(p)
+            data = loop[p]
+            kept_data = {k: data[k] for k in ("shape", "dtype", "loc") if k in data}
+            data.clear()
+            data.update(op="input", attrs={}, name=f"batched %{p}", **kept_data)
+        loop.inputs = (self.consts + shared + [self.carries[k] for k in kept] + self.xs + varying)
+        loop.outputs = outputs
+        return loop

@@ -1,0 +1,127 @@
+"""Loop fission (the NumPy tier's scans): the split graph computes what the whole loop did, and only the
+recurrence stays in the loop."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc.evaluate import evaluate
+from graphc.passes import GRAPH_PASSES, run_pipeline
+from graphc.passes import fission
+from graphc.passes.fission import split_scans
+
+from programs import rnn_arguments, rnn_scan as _rnn
+
+T = 7
+
+
+def _rnn_args(rng):
+    return rnn_arguments(rng, T)
+
+
+def _scans(graph):
+    return [graph[n] for n in graph.topo_order() if graph[n]["op"] == "scan"]
+
+
+def _assert_same_values(graph, split, args):
+    for got, want in zip(evaluate(split, *args), evaluate(graph, *args)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_the_rnn_gradient_keeps_only_its_recurrence_in_the_loops(rng):
+    args = _rnn_args(rng)
+    vg = graphc.value_and_grad(_rnn, argnums=(0, 1, 2, 3, 4))
+    graph, _ = run_pipeline(graphc.trace(vg, *args), GRAPH_PASSES)
+    split, count = split_scans(graph)
+    split.verify()
+    assert count == 2
+    _assert_same_values(graph, split, args)
+    before = [len(s["attrs"]["body"]) for s in _scans(graph)]
+    after = [len(s["attrs"]["body"]) for s in _scans(split)]
+    assert len(after) == 2 and all(a < b for a, b in zip(after, before)), (before, after)
+    # The reverse loop carries only the hidden state's cotangent: the weights' sums come after it.
+    reverse = next(s for s in _scans(split) if s["attrs"]["reverse"])
+    assert reverse["attrs"]["num_carry"] == 1
+    ops = {reverse["attrs"]["body"][n]["op"] for n in reverse["attrs"]["body"].dag}
+    assert ops <= {"input", "constant", "add", "multiply", "matmul"}, ops
+
+
+def test_passthrough_outputs_running_sums_of_weights_and_reverse_loops(rng):
+    W, xs, c0 = rng.normal(size=(2, 2)), rng.normal(size=(T, 2)), rng.normal(size=2)
+
+    def f(W, xs, c0):
+        def step(carry, x):
+            total, last, h = carry
+            h = np.sin(W @ h) + x
+            return (total + W[0], x, h), (x, W, np.cos(h), h * 2.0)
+        (total, last, h), (ys, weights, cosines, doubled) = graphc.scan(step, (c0, c0, c0), xs, reverse=True)
+        return total, last, h, ys, weights, cosines, doubled
+
+    graph = graphc.trace(f, W, xs, c0)
+    split, count = split_scans(graph)
+    assert count == 1
+    split.verify()
+    _assert_same_values(graph, split, (W, xs, c0))
+    (loop,) = _scans(split)
+    assert loop["attrs"]["num_carry"] == 2 and loop["attrs"]["reverse"]  # the running sum left the loop
+
+
+def test_a_node_without_a_batching_rule_stays_in_the_loop(rng):
+    idx = np.array([2, 0, 1])
+
+    def f(xs, h0):
+        def step(h, x):
+            h = np.tanh(h + x[idx])  # an integer-array gather of the step's slice
+            return h, h * h
+        return graphc.scan(step, h0, xs)
+
+    args = (rng.normal(size=(T, 3)), rng.normal(size=3))
+    graph = graphc.trace(f, *args)
+    split, count = split_scans(graph)
+    _assert_same_values(graph, split, args)
+    (loop,) = _scans(split)
+    assert "gather" in {loop["attrs"]["body"][n]["op"] for n in loop["attrs"]["body"].dag}
+
+
+def test_nested_loops_split_at_the_top_level_only(rng):
+    def f(xs, h0):
+        def step(h, x):
+            inner, _ = graphc.scan(lambda c, y: (c * 0.5 + y, c), h, np.stack([x, x * 2]))
+            return np.tanh(inner), np.sum(inner)
+        return graphc.scan(step, h0, xs)
+
+    args = (rng.normal(size=(T, 3)), rng.normal(size=3))
+    graph = graphc.trace(f, *args)
+    split, count = split_scans(graph)
+    assert count == 1
+    _assert_same_values(graph, split, args)
+
+
+def test_a_loop_whose_batched_values_would_not_fit_is_left_whole(rng, monkeypatch):
+    args = _rnn_args(rng)
+    graph = graphc.trace(graphc.grad(_rnn), *args)
+    monkeypatch.setattr(fission, "MAX_BATCHED_BYTES", 0)
+    split, count = split_scans(graph)
+    assert count == 0 and split is graph
+
+
+def test_the_numpy_tier_runs_the_split_loops(rng):
+    args = _rnn_args(rng)
+    numpy_tier = graphc.value_and_grad(_rnn, argnums=(0, 1, 2, 3, 4), tiered="numpy")
+    value, grads = numpy_tier(*args)
+    graph = graphc.trace(graphc.value_and_grad(_rnn, argnums=(0, 1, 2, 3, 4)), *args)
+    expected = evaluate(graph, *args)
+    np.testing.assert_allclose(value, expected[0], rtol=1e-12)
+    for got, want in zip(grads, expected[1:]):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    (signature,) = numpy_tier.__graphc_transform__._signatures.values()
+    assert "2 scan(s) split into a loop and batched steps" in signature.history[0]
+
+
+@pytest.mark.parametrize("length", [0, 1])
+def test_empty_and_single_step_loops(length, rng):
+    args = rnn_arguments(rng, length)
+    graph = graphc.trace(graphc.grad(_rnn, argnums=(0, 1, 4)), *args)
+    split, _ = split_scans(graph)
+    _assert_same_values(graph, split, args)
