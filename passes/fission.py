@@ -12,12 +12,16 @@ depend on the previous step. :func:`split_scans` splits each scan into
 * **running sums**: a carry that only accumulates, ``c = c + e`` with ``e`` free of ``c`` (a weight's
   gradient in a reverse scan), becomes ``c0 + sum(e over steps)`` after the loop.
 
-In the RNN of benchmarks/scan_rnn.py the forward step keeps 3 of its 8 NumPy calls and the reverse step 6
-of 17. The split trades per-step calls for stacked temporaries, so a scan whose batched values would
-exceed :data:`MAX_BATCHED_BYTES` is left whole, as is a node with no batching rule (it stays in the
-loop, with what depends on it). Sums over steps are added in another order than the loop adds them:
-values agree to rounding, not bit for bit. Only top-level scans are split; bodies are left as they are.
-The Numba kernel is not split: in a compiled loop a step costs nanoseconds, and stacking costs memory.
+In the RNN of benchmarks/scan_rnn.py the forward step keeps 4 of its 8 nodes and the reverse step 4 of 17
+(W @ h or W.T @ g, and the adds, products or tanh between it and the next carry). A running sum of
+outer products ``u_t v_t^T`` (a weight's gradient) becomes one matmul ``U^T V`` of the stacked factors.
+
+The split trades per-step calls for stacked temporaries, so a scan whose batched values would exceed
+:data:`MAX_BATCHED_BYTES` is left whole, as is a node with no batching rule of its own (it stays in the
+loop, with what depends on it). Only floating-point carries of 32 bits or more become sums, and those
+are added in another order than the loop adds them: values agree to rounding, not bit for bit. Only
+top-level scans are split; bodies are left as they are. The Numba kernel is not split: in a compiled
+loop a step costs nanoseconds, and stacking costs memory.
 """
 from __future__ import annotations
 
@@ -115,8 +119,8 @@ class _Plan:
         self.suffix = [n for n in self.order if n not in core and n not in prefix and n not in adds]
 
     def _running_sums(self, carried: set) -> dict:
-        """Carry position -> ``e`` for each carry whose next value is ``carry + e`` and that nothing else
-        reads, with ``e`` of the carry's own type and free of it."""
+        """Carry position -> ``e`` for each floating-point carry whose next value is ``carry + e`` and
+        that nothing else reads, with ``e`` of the carry's own type, free of it and not another carry."""
         body, sums = self.body, {}
         outputs = list(self.body.outputs)
         for k, (c, o) in enumerate(zip(self.carries, self.carry_outs)):
@@ -127,35 +131,53 @@ class _Plan:
             e = b if a == c else a
             if e == c or e in body.dag.reachable(c, upstream=False) or e in self.carries:
                 continue
-            if body[e]["shape"] != body[c]["shape"] or body[e]["dtype"] != body[c]["dtype"]:
+            dtype = body[c]["dtype"]
+            # Floats of 32 bits or more only: a sum of integers or bools would be widened (and not wrap
+            # as the loop's adds do), and float16's loop saturates where its sum would not.
+            if body[e]["shape"] != body[c]["shape"] or body[e]["dtype"] != dtype or dtype.kind not in "fc" \
+                    or dtype.itemsize < 4:
                 continue
             sums[k] = e
         return sums
 
+    def _outer_factors(self, e: int) -> tuple | None:
+        """``(u, v)`` when the running sum's term ``e`` is an outer product ``u * v`` of a column (n, 1)
+        and a row (1, m) that both vary per step (a weight's gradient in a reverse scan), and nothing
+        else reads it."""
+        body = self.body
+        if body[e]["op"] != "multiply" or len(body.users(e)) != 1:
+            return None
+        a, b = body.operands(e)
+        sa, sb = body[a]["shape"], body[b]["shape"]
+        if len(sa) != 2 or len(sb) != 2 or body[a]["dtype"] != body[e]["dtype"] or body[b]["dtype"] != body[e]["dtype"]:
+            return None
+        factors = (a, b) if sa[1] == 1 and sb[0] == 1 else (b, a) if sa[0] == 1 and sb[1] == 1 else None
+        if factors is None or not all(self.batched.get(f, True) for f in factors):
+            return None
+        return factors
+
     def _stacked_reads(self) -> list:
         """Values of the loop that the suffix, the running sums or the stacked outputs read: the loop
         stacks them."""
-        reads = []
         wanted = [u for n in self.suffix for u in self.body.operands(n)] + list(self.sums.values()) + list(self.ys)
-        for u in wanted:
-            if (u in self.core or u in self.carries) and u not in reads:
-                reads.append(u)
-        return reads
+        carries = set(self.carries)
+        return list(dict.fromkeys(u for u in wanted if u in self.core or u in carries))
 
     def _prefix_reads(self) -> list:
         """Prefix values the loop reads (constants stay in the loop as they are)."""
-        reads = []
-        for u in [u for n in self.core for u in self.body.operands(n)] + [
-                o for k, o in enumerate(self.carry_outs) if k not in self.sums]:
-            if u in self.batched and self.body[u]["op"] not in ("input", "constant") and u not in reads:
-                reads.append(u)
-        return reads
+        read = [u for n in self.core for u in self.body.operands(n)]
+        read += [o for k, o in enumerate(self.carry_outs) if k not in self.sums]
+        return list(dict.fromkeys(u for u in read if u in self.batched
+                                  and self.body[u]["op"] not in ("input", "constant")))
 
     def worth_it(self) -> bool:
         """Whether splitting takes anything out of the loop, within the memory bound."""
-        if self.length is None or all(self.body[n]["op"] == "constant" for n in set(self.order) - self.core):
+        if self.length is None or int(self.length) == 0 \
+                or all(self.body[n]["op"] == "constant" for n in set(self.order) - self.core):
             return False
+        products = {e for e in self.sums.values() if self._outer_factors(e)}  # summed without forming them
         batched = [n for n in self.prefix if self.batched[n]] + self.suffix + self._stacked_reads()
+        batched = [n for n in batched if n not in products]
         size = sum(math.prod(self.body[n]["shape"]) * self.body[n]["dtype"].itemsize for n in batched)
         return size * int(self.length) <= MAX_BATCHED_BYTES
 
@@ -183,8 +205,15 @@ class _Plan:
         values.update({n: (t, True) for n, t in zip(stacked, results[len(kept):])})
         batch_nodes(body, self.suffix, values)
         for k, e in self.sums.items():
-            total, varies = values[e]
-            total = apply("sum", total, axis=(0,), keepdims=False) if varies else total * self.length
+            factors = self._outer_factors(e)
+            if factors:  # sum over t of u_t v_t^T is U^T V: one GEMM, no (length, n, m) stack
+                u, v = (values[f][0] for f in factors)
+                rows = apply("reshape", u, shape=(self.length, u.shape[1]))
+                total = apply("matmul", apply("transpose", rows, axes=(1, 0)),
+                              apply("reshape", v, shape=(self.length, v.shape[2])))
+            else:
+                total, varies = values[e]
+                total = apply("sum", total, axis=(0,), keepdims=False) if varies else total * self.length
             finals[k] = init_ops[k] + total
         new_results = [finals[k] for k in range(nk)] + [self._stacked(values[y]) for y in self.ys]
         for user in graph.users(self.node):  # the old loop's unpack nodes: their users move over

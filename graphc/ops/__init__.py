@@ -242,8 +242,9 @@ def batched_like(batched: tuple, operands) -> list:
 
 
 def batch_along_axis(name: str) -> Callable:
-    """The batching rule of an op that works along ``axis`` (an int or a tuple of ints) of operands of
-    one shape: every operand batched, the axes moved one place on."""
+    """The batching rule of an op that works along ``axis`` (an int or a tuple of ints) and whose
+    operands all have one rank (a sort, a reduction, concatenate): every operand batched, the axes
+    moved one place on."""
 
     def rule(batched, *operands, axis, **attrs):
         shifted = axis + 1 if isinstance(axis, int) else tuple(a + 1 for a in axis)

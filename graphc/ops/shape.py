@@ -184,7 +184,7 @@ def _emit_scatter(args, node, operands):
     return Statements(f"{{out}} = {zeros}\n{{out}}[{index_source(index)}] = {args[0]}")
 
 
-def _whole(x) -> tuple:
+def _all_of_batch_axis(x) -> tuple:
     # The batch axis, all of it, as the first entry of a normalized index.
     return (("s", 0, shape_of(x)[0], 1),)
 
@@ -198,12 +198,13 @@ def _scatter(g, index, shape):
 defop("getitem", arity=1, reference=lambda x, index: x[numpy_index(index)],
       shape=lambda x, index: Aval(_index_shape(x.shape, index), x.dtype),
       adjoint=lambda g, out, x, index: (apply("index_scatter", g, index=index, shape=shape_of(x)),),
-      emit=_emit_getitem, version=2, batch=lambda batched, x, index: apply("getitem", x, index=_whole(x) + index),
+      emit=_emit_getitem, version=2,
+      batch=lambda batched, x, index: apply("getitem", x, index=_all_of_batch_axis(x) + index),
       doc="basic indexing: x[0], x[1:], X[:, ::2], x[None]")
 defop("index_scatter", arity=1, reference=_scatter,
       shape=lambda g, index, shape: Aval(tuple(shape), g.dtype),
       adjoint=lambda g, out, x, index, shape: (apply("getitem", g, index=index),), emit=_emit_scatter,
-      batch=lambda batched, g, index, shape: apply("index_scatter", g, index=_whole(g) + index,
+      batch=lambda batched, g, index, shape: apply("index_scatter", g, index=_all_of_batch_axis(g) + index,
                                                    shape=shape_of(g)[:1] + tuple(shape)),
       version=2, doc="zeros of a shape with values placed at a basic index (getitem's adjoint)")
 

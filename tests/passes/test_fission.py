@@ -45,6 +45,10 @@ def test_the_rnn_gradient_keeps_only_its_recurrence_in_the_loops(rng):
     assert reverse["attrs"]["num_carry"] == 1
     ops = {reverse["attrs"]["body"][n]["op"] for n in reverse["attrs"]["body"].dag}
     assert ops <= {"input", "constant", "add", "multiply", "matmul"}, ops
+    # The weights' gradients are sums of outer products: one matmul each, no (T, H, H) stack.
+    W, U, xs = args[0], args[1], args[4]
+    stacked = {(len(xs),) + W.shape, (len(xs),) + U.shape}
+    assert not [n for n in split.dag if tuple(split[n]["shape"]) in stacked]
 
 
 def test_passthrough_outputs_running_sums_of_weights_and_reverse_loops(rng):
@@ -65,6 +69,27 @@ def test_passthrough_outputs_running_sums_of_weights_and_reverse_loops(rng):
     _assert_same_values(graph, split, (W, xs, c0))
     (loop,) = _scans(split)
     assert loop["attrs"]["num_carry"] == 2 and loop["attrs"]["reverse"]  # the running sum left the loop
+
+
+@pytest.mark.parametrize("xs, length", [
+    (np.full((5, 2), 100, np.int8), 5),           # the loop's int8 adds wrap; a sum would widen
+    (np.ones((5, 2), bool), 5),                   # bool + is "or"; a sum counts
+    (np.ones((2, 3000), np.float16).T, 3000),     # float16's running sum saturates at 2048
+    (np.zeros((0, 2)), 0),                        # no steps: the initial carry, even beside inf
+], ids=["int8", "bool", "float16", "empty"])
+def test_running_sums_only_where_a_sum_gives_what_the_loop_gives(xs, length):
+    def f(xs, c0):
+        def step(c, x):
+            total, h, weighted = c
+            return (total + x, np.tanh(h + 1.0), weighted + np.array([np.inf, 1.0])), h
+        return graphc.scan(step, (c0, np.ones(2), np.zeros(2)), xs)
+
+    c0 = np.zeros(2, xs.dtype)
+    graph = graphc.trace(f, xs, c0)
+    split, _ = split_scans(graph)
+    for got, want in zip(evaluate(split, xs, c0), evaluate(graph, xs, c0)):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
 
 
 def test_a_node_without_a_batching_rule_stays_in_the_loop(rng):
