@@ -9,7 +9,7 @@ from graphc.graph import Graph
 from graphc.ops.composite import logsumexp, softmax
 from graphc.ops.elementwise import relu, sigmoid
 from graphc.tree import ravel_pytree, tree_flatten, tree_unflatten
-from graphc.api import grad, hessian, jit, trace, value_and_grad
+from graphc.api import grad, hessian, jit, trace, value_and_grad, vmap
 from graphc.control import cond, fori_loop, scan, while_loop
 
 __version__ = "0.1.0"
@@ -17,5 +17,5 @@ __version__ = "0.1.0"
 __all__ = [
     "GraphcError", "Graph", "cond", "fori_loop", "grad", "hessian", "jit", "logsumexp", "relu", "scan",
     "sigmoid", "softmax", "ravel_pytree", "trace", "tree_flatten", "tree_unflatten", "value_and_grad",
-    "while_loop",
+    "vmap", "while_loop",
 ]

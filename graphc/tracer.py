@@ -421,28 +421,37 @@ def check_arity(fun, args: tuple, kwargs: dict | None = None) -> None:
         raise SignatureError(f"{name}{signature} cannot be called with {given}: {error}") from None
 
 
-def trace_function(fun, args: tuple, kwargs: dict | None = None) -> Graph:
+def argument_inputs(graph: Graph, leaves: list, labels: list) -> list:
+    """An input node of ``graph`` for each dynamic leaf of a call, named by its label, its sizes read
+    from the argument at run time (:func:`graphc.dims.argument_shape`). Returns the leaves as tracers of
+    those inputs, static ones as their values."""
+    values = []
+    for leaf, label in zip(leaves, labels):
+        if is_static(leaf):
+            values.append(static_value(leaf))
+            continue
+        aval = aval_of(leaf, repr(label))
+        node = graph.add_node("input", shape=aval.shape, dtype=aval.dtype, name=label)
+        graph[node]["shape"] = argument_shape(aval.shape, graph.dim_scope, node)
+        graph.inputs.append(node)
+        values.append(Tracer(graph, node))
+    return values
+
+
+def trace_function(fun, args: tuple, kwargs: dict | None = None, parent: Graph | None = None) -> Graph:
     """Trace ``fun(*args, **kwargs)`` into a new Graph whose inputs are the dynamic leaves of the
-    call (static ones, see :func:`is_static`, reach ``fun`` as their values)."""
+    call (static ones, see :func:`is_static`, reach ``fun`` as their values). With ``parent`` (a graph
+    being built), values of it that ``fun`` reads become inputs too, listed in ``graph.captures``."""
     kwargs = kwargs or {}
     check_arity(fun, args, kwargs)
     leaves, in_tree = flatten_call(args, kwargs)
     labels = argument_labels(fun, [_leaf_paths(a) for a in args], kwargs)
     graph = Graph()
+    graph.parent = parent
     graph.in_tree = in_tree
     graph.dim_scope = new_scope()
     with building(graph):
-        values = []
-        for leaf, label in zip(leaves, labels):
-            if is_static(leaf):
-                values.append(static_value(leaf))
-                continue
-            aval = aval_of(leaf, repr(label))
-            node = graph.add_node("input", shape=aval.shape, dtype=aval.dtype, name=label)
-            graph[node]["shape"] = argument_shape(aval.shape, graph.dim_scope, node)
-            graph.inputs.append(node)
-            values.append(Tracer(graph, node))
-        rebuilt = tree_unflatten(in_tree, values)
+        rebuilt = tree_unflatten(in_tree, argument_inputs(graph, leaves, labels))
         call_args, call_kwargs = (rebuilt[0], rebuilt[1]) if kwargs else (rebuilt, {})
         result = fun(*call_args, **call_kwargs)
         out_leaves, graph.out_tree = tree_flatten(result)
@@ -451,9 +460,9 @@ def trace_function(fun, args: tuple, kwargs: dict | None = None) -> Graph:
                                "a traced function must return an array, a number or a pytree of them")
         for leaf in out_leaves:
             if isinstance(leaf, Tracer):
-                if leaf.graph is not graph:
+                if leaf.graph is not graph and not (parent is not None and graph.encloses(leaf.graph)):
                     raise EscapedTracerError("the function returned a value traced by another transformation")
-                graph.outputs.append(leaf.node)
+                graph.outputs.append(leaf.node if leaf.graph is graph else graph.capture(leaf.graph, leaf.node))
             else:
                 graph.outputs.append(add_constant(graph, _as_constant_array(leaf, "return")))
     return graph

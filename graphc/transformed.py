@@ -19,7 +19,9 @@ import numpy as np
 
 from graphc.errors import ArgumentShapeError, DifferentiationError, GraphcError, SignatureError
 from graphc.graph import Graph, type_name
-from graphc.tracer import Static, Tracer, aval_of, flatten_call, inline, is_static, split_static, trace_function
+from graphc.tracer import (
+    Static, Tracer, aval_of, current_graph, flatten_call, inline, is_static, split_static, trace_function,
+)
 from graphc.tree import LEAF, TreeDef, tree_flatten, tree_unflatten
 from graphc.passes import GRAPH_PASSES, LOOP_PASSES, PassStats, run_pipeline
 from graphc.passes.autodiff import differentiate
@@ -111,13 +113,14 @@ class Transformed:
     """
 
     def __init__(self, fun: Callable | None, mode: str, argnums=0, name: str | None = None,
-                 static_argnums=(), static_argnames=(), tiered=None):
+                 static_argnums=(), static_argnames=(), tiered=None, axes=(0, 0)):
         if fun is not None and not callable(fun):
             raise GraphcError(f"{mode} needs a callable, got {type(fun).__name__}")
         self.fun = fun
         self.name = name
         self.mode = mode
         self.argnums = argnums
+        self.axes = axes  # vmap's (in_axes, out_axes)
         self.static_argnums = as_tuple(static_argnums, int, "static_argnums", mode)
         self.static_argnames = as_tuple(static_argnames, str, "static_argnames", mode)
         tier_mode(tiered)  # a bad value fails here, not at the first call
@@ -137,12 +140,21 @@ class Transformed:
     # ---- graphs --------------------------------------------------------------------------------
     def traced_graph(self, *args, **kwargs) -> Graph:
         """The unoptimized graph this transformation runs for ``args``: forward, plus adjoints for grad."""
+        return self._traced(args, kwargs)
+
+    def _traced(self, args: tuple, kwargs: dict, parent: Graph | None = None) -> Graph:
+        """:meth:`traced_graph`; with ``parent`` (the graph being built around the call), what the
+        function reads of it becomes inputs listed in the graph's ``captures``."""
         if self.fun is None:
             raise SignatureError(
                 f"{self!r} was unpickled without its Python function, so it runs only the signatures it was "
                 "compiled for before pickling; these arguments need another one")
         args, kwargs = self.mark_static(args, kwargs)
-        forward = trace_function(self.fun, args, kwargs)
+        if self.mode == "vmap":
+            from graphc.mapping import mapped_graph
+
+            return mapped_graph(self.fun, args, kwargs, *self.axes)
+        forward = trace_function(self.fun, args, kwargs, parent=parent)
         if self.mode == "jit":
             return forward
         return self._gradient_graph(forward, args)
@@ -236,12 +248,15 @@ class Transformed:
         marked; ``where`` is None for a call on tracers (inside another transformation)."""
         types = tuple(map(type, args))
         statics = self.static_argnums or self.static_argnames
-        if not kwargs and not statics and all(t is np.ndarray or t in _SCALAR_TYPES for t in types):
+        if not kwargs and not statics and all(t is np.ndarray or t in _SCALAR_TYPES for t in types) \
+                and current_graph() is None:
             return ("flat", types, array_key(args)), args, {}, list(args)
         args, kwargs = self.mark_static(args, kwargs or {})
         leaves, tree = flatten_call(args, kwargs)
         dynamic, static = split_static(leaves)
-        if any(isinstance(leaf, Tracer) for leaf in dynamic):
+        # Inside another trace the call is traced too, as in JAX: a function mapped there may read the
+        # caller's traced values even when its own arguments are plain arrays.
+        if any(isinstance(leaf, Tracer) for leaf in dynamic) or current_graph() is not None:
             return None, args, kwargs, dynamic
         for i, leaf in enumerate(dynamic):
             aval_of(leaf, f"{i}")  # a clear error for objects and other non-arrays
@@ -349,7 +364,7 @@ class Transformed:
                               "send; call it (or .lower()) once with arguments of the shapes it will get")
         from graphc import __version__
 
-        return {"version": __version__, "mode": self.mode, "argnums": self.argnums,
+        return {"version": __version__, "mode": self.mode, "argnums": self.argnums, "axes": self.axes,
                 "static_argnums": self.static_argnums, "static_argnames": self.static_argnames,
                 "name": getattr(self.fun, "__qualname__", None) or self.name,
                 # A signature still on the NumPy tier travels before its loop passes; the other side fuses.
@@ -362,7 +377,7 @@ class Transformed:
         if state.get("version") != __version__:
             raise GraphcError(f"this graphc function was pickled by graphc {state.get('version')} and cannot be "
                               f"loaded by graphc {__version__}; install the same version on both sides")
-        self.__init__(None, state["mode"], state["argnums"], name=state["name"],
+        self.__init__(None, state["mode"], state["argnums"], name=state["name"], axes=state["axes"],
                       static_argnums=state["static_argnums"], static_argnames=state["static_argnames"])
         for where, graph, zero_d, fused in state["compiled"]:
             # From the disk cache when this machine has it, else compiled here.
@@ -414,5 +429,15 @@ class Transformed:
                        traced=traced, tiers=list(signature.history), arguments=kernel_args(leaves))
 
     def _inline(self, args: tuple, kwargs: dict, leaves: list):
-        graph = self.traced_graph(*args, **kwargs)
-        return tree_unflatten(graph.out_tree, inline(graph, leaves))
+        if self.mode == "vmap":  # built in place, so that the mapped function can read the caller's values
+            from graphc.mapping import mapped_call
+
+            return mapped_call(self.fun, *self.mark_static(args, kwargs), *self.axes)
+        # Traced inside the caller's graph: values of it that the function reads (a closure over an outer
+        # grad's variable) are inputs too, fed the caller's tracers, so the outer derivative sees them.
+        parent = current_graph()
+        graph = self._traced(args, kwargs, parent)
+        captured = list(graph.captures.items())
+        graph.inputs = list(graph.inputs) + [node for _, node in captured]
+        values = list(leaves) + [Tracer(parent, outer) for outer, _ in captured]
+        return tree_unflatten(graph.out_tree, inline(graph, values))

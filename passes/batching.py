@@ -9,8 +9,10 @@ of a graph in order and builds each into the graph being built (:func:`graphc.tr
   broadcasting batches them once each batched operand has as many axes as the widest one
   (:func:`batch_elementwise`).
 
-Loops, branches and integer-array gathers have no rule yet: :func:`can_batch` says so, and the NumPy
-tier's loop fission (:mod:`graphc.passes.fission`) leaves such nodes inside their loop.
+An op with no rule (loops, branches, integer-array gathers and scatters) is batched by running it once
+per example, in a scan over the batch axis: correct for every op, but a loop. :func:`can_batch` says
+whether an op has a rule of its own; the NumPy tier's loop fission (:mod:`graphc.passes.fission`) moves
+only such nodes out of a loop.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from typing import Callable, Iterable
 from graphc.errors import GraphcInternalError
 from graphc.graph import Graph
 from graphc.ops import REGISTRY, apply, lift, shape_of
-from graphc.tracer import Tracer, add_constant, current_graph
+from graphc.tracer import Tracer, add_constant, building, current_graph
 
 
 def batch_elementwise(name: str) -> Callable:
@@ -44,7 +46,7 @@ def batching_rule(op: str) -> Callable | None:
 
 
 def can_batch(op: str) -> bool:
-    """Whether nodes of ``op`` can be batched (constants and inputs always can)."""
+    """Whether nodes of ``op`` batch by a rule of their own, not a loop (constants and inputs do)."""
     return op in ("constant", "input") or batching_rule(op) is not None
 
 
@@ -53,7 +55,8 @@ def batch_nodes(graph: Graph, nodes: Iterable[int], values: dict) -> None:
 
     ``values`` maps a node of ``graph`` to ``(tracer, batched)``: its value in the new graph and whether
     that has the batch axis. It must hold every operand of ``nodes`` that is not among them; each
-    node's own entry is added.
+    node's own entry is added. A batched node whose op has no rule runs once per example, in a scan
+    over the batch axis (:func:`_batch_by_loop`).
     """
     for node in nodes:
         data = graph[node]
@@ -65,18 +68,47 @@ def batch_nodes(graph: Graph, nodes: Iterable[int], values: dict) -> None:
         operands = [values[u] for u in graph.operands(node)]
         batched = tuple(b for _, b in operands)
         tracers = [t for t, _ in operands]
+        if op == "unpack" and isinstance(tracers[0], tuple):  # a result of a node batched by a loop
+            values[node] = (tracers[0][data["attrs"]["index"]], True)
+            continue
         if not any(batched):
             values[node] = (_copy(data, tracers), False)
             continue
         rule = batching_rule(op)
         if rule is None:
-            raise GraphcInternalError(f"'{op}' has no batching rule (graphc bug: callers check can_batch)")
+            values[node] = (_batch_by_loop(data, tracers, batched), True)
+            continue
         result = rule(batched, *tracers, **data["attrs"])
         if tuple(result.shape[1:]) != tuple(data["shape"]) or result.dtype != data["dtype"]:
             raise GraphcInternalError(
                 f"the batching rule of '{op}' made {result.dtype}{list(result.shape)} for one example's "
                 f"{data['dtype']}{list(data['shape'])} (graphc bug; please report)")
         values[node] = (result, True)
+
+
+def _batch_by_loop(data: dict, operands: list, batched: tuple):
+    """The node ``data`` over a batch as a scan whose body is the node itself: one example a step, the
+    unbatched operands read as the body's consts. Returns the stacked result, or for a node of several
+    results (a loop, a branch) the tuple of them, which its unpack nodes then read."""
+    size = next(t.shape[0] for t, b in zip(operands, batched) if b)
+    body = Graph()
+    with building(body):
+        unique = list({id(t): (t, b) for t, b in zip(operands, batched)}.values())  # x * x: one input
+        shared = [t for t, b in unique if not b]
+        varying = [t for t, b in unique if b]
+        inputs = {id(t): body.add_node("input", shape=tuple(t.shape[1:]), dtype=t.dtype) for t in varying}
+        inputs.update({id(t): body.add_node("input", shape=tuple(t.shape), dtype=t.dtype) for t in shared})
+        body.inputs = [inputs[id(t)] for t in shared + varying]
+        node = body.add_node(data["op"], [inputs[id(t)] for t in operands], shape=data["shape"], dtype=data["dtype"],
+                             attrs=data["attrs"], **{k: data[k] for k in ("results",) if k in data})
+        if "results" in data:
+            body.outputs = [body.add_node("unpack", [node], shape=r.shape, dtype=r.dtype, attrs={"index": i})
+                            for i, r in enumerate(data["results"])]
+        else:
+            body.outputs = [node]
+    results = apply("scan", *shared, *varying, body=body, num_consts=len(shared), num_carry=0, length=size,
+                    reverse=False)
+    return results if "results" in data else results[0]
 
 
 def _copy(data: dict, operands: list) -> Tracer:
@@ -90,12 +122,7 @@ def _copy(data: dict, operands: list) -> Tracer:
 
 def batch_graph(graph: Graph, batched: list[bool], size: int) -> Graph:
     """``graph`` for a batch of ``size`` examples: input ``i`` gains a leading batch axis where
-    ``batched[i]``, and every output has one (an output the same for every example is broadcast).
-
-    Raises GraphcInternalError where a node that the batch reaches has no batching rule (check
-    :func:`unbatchable` first)."""
-    from graphc.tracer import building
-
+    ``batched[i]``, and every output has one (an output the same for every example is broadcast)."""
     new = Graph()
     new.dim_scope, new.out_tree = graph.dim_scope, graph.out_tree
     values: dict = {}
@@ -114,17 +141,3 @@ def batch_graph(graph: Graph, batched: list[bool], size: int) -> Graph:
     new.outputs = [t.node for t in outputs]
     return new
 
-
-def unbatchable(graph: Graph, batched: list[bool]) -> list[str]:
-    """The ops, in order of appearance, of the nodes that a batch over ``batched`` inputs reaches but
-    that have no batching rule."""
-    varying = {n for n, b in zip(graph.inputs, batched) if b}
-    missing: list[str] = []
-    for node in graph.topo_order():
-        if node in varying or not any(u in varying for u in graph.operands(node)):
-            continue
-        varying.add(node)
-        op = graph[node]["op"]
-        if not can_batch(op) and op not in missing:
-            missing.append(op)
-    return missing
