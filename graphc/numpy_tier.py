@@ -64,12 +64,7 @@ def _scalar_result(dtype: np.dtype) -> Callable:
 
 
 def build_numpy_runner(graph: Graph) -> Callable:
-    """``run(*leaves)`` computing ``graph``'s outputs with NumPy, in its output structure. Its scans are
-    split first, so that steps run only what must run a step at a time (:mod:`graphc.passes.fission`);
-    ``run.split_scans`` says how many were."""
-    from graphc.passes.fission import split_scans
-
-    graph, split = split_scans(graph)
+    """``run(*leaves)`` computing ``graph``'s outputs with NumPy, in its output structure."""
     namespace: dict = {"asarray": np.asarray, "A": np.asarray, "refuse": _refuse, "errstate": np.errstate,
                        "ndarray": np.ndarray}
     params = [f"a{i}" for i in range(len(graph.inputs))]
@@ -91,9 +86,7 @@ def build_numpy_runner(graph: Graph) -> Callable:
               + "    with errstate(all='ignore'):  # inf and NaN are answers here, as in the kernel\n"
               + f"        {body}\n"
               + f"        return {result}\n")
-    run = _compiled(source, namespace, "run")
-    run.split_scans = split
-    return run
+    return _compiled(source, namespace, "run")
 
 
 def build_body_binder(graph: Graph, num_bound: int) -> Callable:

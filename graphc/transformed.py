@@ -327,7 +327,8 @@ class Transformed:
             signature = Signature(where, zero_d_positions(leaves), graph)
             self._signatures[where] = signature
             self._file(where, run)
-            split = f", {run.split_scans} scan(s) split into a loop and batched steps" if run.split_scans else ""
+            count = graph.notes.get("split_scans")
+            split = f", {count} scan(s) split into a loop and batched steps" if count else ""
             signature.history.append(f"numpy: the first calls ({len(graph)} nodes{split}, ready "
                                      f"{(time.perf_counter() - started) * 1e3:.1f} ms after the call)")
             if mode is True:

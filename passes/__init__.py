@@ -9,7 +9,9 @@ order they run:
 3. ``simplify``         IEEE-exact algebraic identities (``x*1 -> x``, ``x**2 -> x*x``…);
 4. ``eliminate_common_subexpressions``  again, for what simplification made equal;
 5. ``eliminate_dead_code``  nodes no output needs are removed;
-6. ``fuse_elementwise`` elementwise chains (and the sums that consume them) become single loops.
+6. ``split_loops``      a scan keeps in its loop only what the next step needs; the rest runs over all
+   steps at once (loop fission, :mod:`graphc.passes.fission`);
+7. ``fuse_elementwise`` elementwise chains (and the sums that consume them) become single loops.
 
 ``run_pipeline`` records nodes before/after and time per pass (``lower().stats``). With
 ``GRAPHC_VERIFY=1`` it checks the graph's invariants after every pass; ``GRAPHC_DUMP=simplify,fuse``
@@ -27,6 +29,7 @@ from graphc.graph import Graph
 from graphc.passes.autodiff import differentiate
 from graphc.passes.cse import eliminate_common_subexpressions
 from graphc.passes.dce import eliminate_dead_code
+from graphc.passes.fission import split_loops
 from graphc.passes.fold import fold_constants
 from graphc.passes.fuse import fuse_elementwise
 from graphc.passes.simplify import simplify
@@ -41,6 +44,7 @@ GRAPH_PASSES: tuple[Pass, ...] = (
     simplify,
     eliminate_common_subexpressions,
     eliminate_dead_code,
+    split_loops,
 )
 #: The passes that only serve compiled loops: the NumPy tier (``graphc.numpy_tier``) runs the graph
 #: before them, and the Numba kernel's (background) compile runs them.

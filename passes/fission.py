@@ -1,4 +1,4 @@
-"""Loop fission for the NumPy tier: what a scan's step does not need step by step runs batched, outside.
+"""Loop fission: what a scan's step does not need step by step runs batched, outside the loop.
 
 On the NumPy tier every node of a loop body costs a NumPy call a step, about a microsecond on the small
 arrays of a recurrent step, so a long loop's first result grows with its length. Most of a body does not
@@ -20,8 +20,11 @@ The split trades per-step calls for stacked temporaries, so a scan whose batched
 :data:`MAX_BATCHED_BYTES` is left whole, as is a node with no batching rule of its own (it stays in the
 loop, with what depends on it). Only floating-point carries of 32 bits or more become sums, and those
 are added in another order than the loop adds them: values agree to rounding, not bit for bit. Only
-top-level scans are split; bodies are left as they are. The Numba kernel is not split: in a compiled
-loop a step costs nanoseconds, and stacking costs memory.
+top-level scans are split; bodies are left as they are.
+
+Both tiers run the split graph (it is the last of the graph passes). The Numba kernel gains too: a
+matrix-vector product a step becomes one matrix product over all steps before or after the loop (the
+scan RNN's value and gradient at T=1,000: 1.25 ms a call against 2.7 ms whole, in one measurement).
 """
 from __future__ import annotations
 
@@ -35,6 +38,14 @@ from graphc.tracer import Tracer, building
 
 #: The most memory the batched values of one scan may take (each counted whole, as if all were alive).
 MAX_BATCHED_BYTES = 256 * 2**20
+
+
+def split_loops(graph: Graph) -> Graph:
+    """The optimization pass: :func:`split_scans`, with the count in ``graph.notes["split_scans"]``."""
+    new, count = split_scans(graph)
+    if count:
+        new.notes["split_scans"] = count
+    return new
 
 
 def split_scans(graph: Graph) -> tuple[Graph, int]:

@@ -332,7 +332,9 @@ def test_passes_leave_their_input_graph_unchanged_and_dce_drops_unused_outputs(r
     # The gradient of W alone: the reverse scan keeps the carry's cotangent and W's running sum; the
     # sums for U and b and the stacked cotangents of xs are dropped, and so are the forward
     # residuals only they read.
-    vg_w = graphc.passes.run_pipeline(graphc.trace(graphc.grad(rnn_scan), *rnn_args))[0]
+    # (Loop fission would move the running sum out of the loop: left out here.)
+    unsplit = [p for p in graphc.passes.DEFAULT_PIPELINE if p.__name__ != "split_loops"]
+    vg_w = graphc.passes.run_pipeline(graphc.trace(graphc.grad(rnn_scan), *rnn_args), unsplit)[0]
     reverse = [n for n in vg_w.nx if vg_w[n]["op"] == "scan" and vg_w[n]["attrs"]["reverse"]][0]
     assert [tuple(r.shape) for r in vg_w[reverse]["results"]] == [(H,), (H, H)]
     leaves = graphc.tree_flatten(rnn_args)[0]
