@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.dims import new_scope
-from graphc.errors import GraphcError
+from graphc.errors import TracingError, user_frame
 from graphc.graph import Graph
 from graphc.ops import apply
 from graphc.tracer import (
@@ -26,8 +26,12 @@ from graphc.tracer import (
 from graphc.tree import tree_flatten, tree_unflatten
 
 
-class BatchingError(GraphcError, ValueError):
-    """``in_axes``/``out_axes`` that do not fit the arguments or results (a ``ValueError`` too, as in JAX)."""
+class BatchingError(TracingError, ValueError):
+    """``in_axes``/``out_axes`` that do not fit the arguments or results (a ``ValueError`` too, as in
+    JAX); the message ends with the user's line that called the mapped function."""
+
+    def __init__(self, message: str):
+        super().__init__(message, user_frame())
 
 
 def mapped_graph(fun, args: tuple, kwargs: dict, in_axes, out_axes) -> Graph:

@@ -137,6 +137,7 @@ def test_bad_axes_are_clear_errors(in_axes, args, message):
     with pytest.raises(GraphcError, match=message) as info:
         graphc.vmap(lambda a, b: a * b, in_axes=in_axes, **NUMPY)(*args)
     assert isinstance(info.value, ValueError)  # as JAX raises
+    assert "test_vmap.py:" in str(info.value)  # the line that called the mapped function
 
 
 def test_out_axes_none_for_a_varying_output_is_an_error():
