@@ -8,18 +8,17 @@ which is how ``grad(grad(f))`` works.
 """
 from __future__ import annotations
 
-import functools
+import weakref
 from typing import Callable
 
-import numpy as np
-
+from graphc.errors import SignatureError
 from graphc.graph import Graph
 from graphc.tracer import trace_function
-from graphc.tree import tree_flatten, tree_unflatten
-from graphc.arguments import as_tuple, normalize_argnums, parameter_names
+from graphc.arguments import as_tuple, parameter_names
 from graphc.transformed import Transformed, _unpickle_transformed
 
-__all__ = ["grad", "hessian", "jit", "trace", "value_and_grad", "vmap", "Transformed", "_unpickle_transformed"]
+__all__ = ["grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jit", "jvp", "trace", "value_and_grad", "vmap",
+           "Transformed", "_unpickle_transformed"]
 
 
 def jit(fun: Callable, static_argnums=(), static_argnames=(), tiered=None) -> Callable:
@@ -80,47 +79,84 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, static_argnums=(), static_argname
                        tiered=tiered, axes=(in_axes, out_axes)).function()
 
 
+def jacfwd(fun: Callable, argnums=0, static_argnums=(), static_argnames=(), tiered=None) -> Callable:
+    """The Jacobian of ``fun`` by forward mode: every basis tangent pushed through at once (a batch of
+    one-hot tangents over the forward-mode graph), so the graph does not grow with the input's size.
+
+    Shapes as JAX's: ``output shape + argument shape`` per output leaf; pytree outputs and arguments keep
+    their structure (each output leaf replaced by the arguments'). Keywords as for :func:`grad`.
+
+    >>> import numpy as np, graphc
+    >>> graphc.jacfwd(lambda x: x ** 2)(np.array([1.0, 3.0]))
+    array([[2., 0.],
+           [0., 6.]])
+    """
+    return Transformed(fun, "jacfwd", argnums, static_argnums=static_argnums, static_argnames=static_argnames,
+                       tiered=tiered).function()
+
+
+def jacrev(fun: Callable, argnums=0, static_argnums=(), static_argnames=(), tiered=None) -> Callable:
+    """The Jacobian of ``fun`` by reverse mode (a batch of one-hot cotangents over the reverse sweep);
+    shapes and keywords as for :func:`jacfwd`. ``graphc.jacobian`` is this."""
+    return Transformed(fun, "jacrev", argnums, static_argnums=static_argnums, static_argnames=static_argnames,
+                       tiered=tiered).function()
+
+
+jacobian = jacrev
+
+
+def jvp(fun: Callable, primals, tangents):
+    """``(fun(*primals), J @ tangents)``: the Jacobian-vector product by forward mode, as ``jax.jvp``.
+    ``primals`` and ``tangents`` are tuples (or lists) of the same structure, shapes and dtypes. The
+    forward-mode graph compiles once per ``fun`` and signature.
+
+    >>> import numpy as np, graphc
+    >>> graphc.jvp(np.sin, (0.0,), (2.0,))
+    (0.0, 2.0)
+    """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise SignatureError("jvp takes its primals and tangents as tuples: jvp(f, (x,), (v,))")
+    if len(primals) != len(tangents):
+        raise SignatureError(f"jvp got {len(primals)} primals and {len(tangents)} tangents")
+    pushed = _per_function(fun, ("jvp", len(primals)), lambda: Transformed(fun, "jvp").function())
+    return pushed(*primals, *tangents)
+
+
+def hvp(fun: Callable, primals, tangents):
+    """The Hessian-vector product ``H @ tangents`` of scalar ``fun`` at ``primals``: ``jvp`` of its
+    gradient (forward over reverse), so no n x n matrix is formed. For one primal an array shaped like
+    it; for several, a tuple."""
+    argnums = 0 if len(primals) == 1 else tuple(range(len(primals)))
+    gradient = _per_function(fun, ("hvp", len(primals)), lambda: grad(fun, argnums=argnums))
+    return jvp(gradient, primals, tangents)[1]
+
+
+#: The transformations jvp and hvp made for a function, so that calling them again reuses the compile.
+_MADE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _per_function(fun: Callable, key: tuple, make: Callable) -> Callable:
+    try:
+        made = _MADE.setdefault(fun, {})
+    except TypeError:  # not weakly referenceable: made afresh each call
+        return make()
+    if key not in made:
+        made[key] = make()
+    return made[key]
+
+
 def hessian(fun: Callable, argnums=0, static_argnums=(), static_argnames=(), tiered=None) -> Callable:
-    """Second derivatives of scalar-valued ``fun``: the gradient graph differentiated again.
+    """Second derivatives of scalar-valued ``fun``: ``jacfwd(grad(fun))``, forward over reverse.
 
     For one argument of shape ``s`` the result has shape ``s + s``; for a tuple of argnums it is a
-    nested tuple of blocks, ``H[i][j] = d2 f / d arg_i d arg_j``. Each row is one more reverse sweep
-    over the gradient graph, so the graph grows with the argument's size: meant for small arguments.
+    nested tuple of blocks, ``H[i][j] = d2 f / d arg_i d arg_j``. All rows come from one batched
+    forward sweep over the gradient graph, so the graph's size does not grow with the argument's.
     """
     names = as_tuple(static_argnames, str, "static_argnames", "hessian")
     positions = as_tuple(static_argnums, int, "static_argnums", "hessian") + tuple(
         i for i, p in enumerate(parameter_names(fun)) if p in names)
     statics = dict(static_argnums=positions, static_argnames=names)
-    return jit(_jacobian(grad(fun, argnums, **statics), argnums, statics), **statics, tiered=tiered)
-
-
-def _jacobian(fun: Callable, argnums, statics: dict) -> Callable:
-    """Reverse-mode Jacobian of ``fun``, one gradient per output element, for pytrees of arrays.
-
-    The result has ``fun``'s output structure with each leaf replaced by the differentiated
-    arguments' structure, whose leaves are blocks of shape ``output leaf shape + argument leaf shape``.
-    """
-
-    def jacobian(*args, **kwargs):
-        nums = normalize_argnums(argnums, len(args), "hessian")
-        selected = tuple(args[n] for n in nums) if isinstance(argnums, (tuple, list)) else args[nums[0]]
-        in_leaves, in_tree = tree_flatten(selected)
-        out_leaves, out_tree = tree_flatten(fun(*args, **kwargs))
-        rows_per_output = []
-        for i, out in enumerate(out_leaves):
-            def element(*a, i=i, k=0, **kw):
-                return np.reshape(tree_flatten(fun(*a, **kw))[0][i], (-1,))[k]
-
-            rows = [tree_flatten(grad(functools.partial(element, i=i, k=k), argnums=argnums, **statics)(*args, **kwargs))[0]
-                    for k in range(int(np.size(out)))]
-            blocks = []
-            for j, x in enumerate(in_leaves):
-                stacked = np.stack([r[j] for r in rows]) if rows else np.zeros((0,) + np.shape(x))
-                blocks.append(np.reshape(stacked, np.shape(out) + np.shape(x)))
-            rows_per_output.append(tree_unflatten(in_tree, blocks))
-        return tree_unflatten(out_tree, rows_per_output)
-
-    return jacobian
+    return jacfwd(grad(fun, argnums, **statics), argnums, **statics, tiered=tiered)
 
 
 def trace(fun: Callable, *args, **kwargs) -> Graph:

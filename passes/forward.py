@@ -1,0 +1,72 @@
+"""Forward mode (Jacobian-vector products) as a graph pass, derived from reverse mode by transposition.
+
+graphc keeps one differentiation rule per primitive, its vector-Jacobian product (``OpDef.adjoint``).
+Forward mode follows from it without a second rule: the reverse sweep ``u -> J^T u`` is a linear
+function of the cotangent ``u``, so differentiating ``<J^T u, t>`` with respect to ``u`` gives
+``J t`` (the "double VJP" that autograd uses). :func:`jvp_graph` builds the VJP graph, appends
+``s = sum_i <(J^T u)_i, t_i>`` with new tangent inputs ``t``, and sweeps back from ``s`` to the
+cotangent inputs: the nodes of that second sweep are the tangent nodes. The cotangent inputs are then
+zero constants, which is exact because the result does not depend on them.
+
+Why not a JVP rule per op: two rules per primitive are two places to keep consistent (STYLE.md,
+"two stores for one rule"); here every primitive's forward mode is its adjoint rule differentiated,
+which the reverse-over-reverse tests (``grad(grad(f))``) already exercise. The price is a sweep over
+the VJP graph, which the optimization passes mostly fold away (the cotangent is a constant zero).
+The zero-cotangent masks of the reverse sweep (``passes/autodiff.py``) are left out while the VJP is
+built, since they would make it nonlinear in ``u``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from graphc.dims import argument_shape
+from graphc.errors import DifferentiationError
+from graphc.graph import Graph
+from graphc.passes.autodiff import differentiate, linear_in_cotangents, vjp_graph
+from graphc.ops import apply
+from graphc.tracer import Tracer, add_constant, building
+
+
+def jvp_graph(graph: Graph, wrt: Sequence[int]) -> tuple[Graph, list[int]]:
+    """``graph`` with tangents: inputs ``graph.inputs`` then one tangent per input position in ``wrt``
+    (same shape and dtype; returned too), outputs ``graph.outputs`` then each output's tangent ``J t``
+    (zeros for a non-float output)."""
+    for position in wrt:
+        data = graph[graph.inputs[position]]
+        if data["dtype"].kind != "f":
+            raise DifferentiationError(f"jvp needs floating-point primals, but input {data.get('name', position)} "
+                                       f"is {data['dtype']}; pass it as a float")
+    floats = [i for i, n in enumerate(graph.outputs) if graph[n]["dtype"].kind == "f"]
+    with linear_in_cotangents():
+        transposed, _ = vjp_graph(graph, floats, list(wrt))
+    cotangents = transposed.inputs[len(graph.inputs):]
+    with building(transposed):
+        tangents = []
+        for position in wrt:
+            data = graph[graph.inputs[position]]
+            node = transposed.add_node("input", shape=data["shape"], dtype=data["dtype"],
+                                       name=f"tangent of {data.get('name', position)}")
+            transposed[node]["shape"] = argument_shape(tuple(data["shape"]), transposed.dim_scope, node)
+            tangents.append(node)
+        pairing = Tracer(transposed, add_constant(transposed, np.zeros((), np.float64)))
+        for out, tangent in zip(transposed.outputs, tangents):
+            pairing = pairing + np.sum(Tracer(transposed, out) * Tracer(transposed, tangent))
+    with linear_in_cotangents():
+        new, pushed = differentiate(transposed, pairing.node, cotangents)
+    for node in cotangents:  # J t does not depend on u: any value will do
+        data = new[node]
+        new.make_constant(node, np.zeros(data["shape"], data["dtype"]))
+    by_output = dict(zip(floats, pushed))
+    with building(new):
+        outputs = [by_output[i] if i in by_output else _zeros_like(new, n) for i, n in enumerate(graph.outputs)]
+    new.inputs = list(graph.inputs) + tangents
+    new.outputs = list(graph.outputs) + outputs
+    return new, tangents
+
+
+def _zeros_like(graph: Graph, node: int) -> int:
+    data = graph[node]
+    zero = Tracer(graph, add_constant(graph, np.zeros((), data["dtype"])))
+    return zero.node if data["shape"] == () else apply("broadcast_to", zero, shape=tuple(data["shape"])).node

@@ -1,0 +1,148 @@
+"""Forward mode (passes/forward.py) and the Jacobians built on it: every primitive's JVP against central
+differences and against its VJP by transposition, then jvp, hvp, jacfwd, jacrev and hessian."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc.errors import GraphcError
+from graphc.evaluate import evaluate
+from graphc.ops import NONDIFFERENTIABLE, REGISTRY
+from graphc.passes.autodiff import vjp_graph
+from graphc.passes.forward import jvp_graph
+
+from op_cases import CASES
+
+NUMPY = dict(tiered="numpy")
+DIFFERENTIABLE = [pytest.param(name, c, id=f"{name}-{c.id}") for name, op in REGISTRY.items()
+                  if not op.internal and op.adjoint is not NONDIFFERENTIABLE for c in CASES.get(name, [])
+                  if c.fd and c.float_operands(name)]
+
+
+def _forward(name, case, rng):
+    """A case's arguments, graph, float input positions and forward-mode graph; the last None where the
+    output is not a float, after checking that its tangent is zero ((x > 0)[idx] is piecewise constant)."""
+    args = case.inputs(name, rng)
+    graph = graphc.trace(case.fn, *args)
+    wrt = [i for i, n in enumerate(graph.inputs) if graph[n]["dtype"].kind == "f"]
+    assert wrt
+    pushed, _ = jvp_graph(graph, wrt)
+    if graph[graph.outputs[0]]["dtype"].kind != "f":
+        assert not np.any(evaluate(pushed, *args, *(np.ones(np.shape(args[i])) for i in wrt))[1])
+        return args, graph, wrt, None
+    return args, graph, wrt, pushed
+
+
+@pytest.mark.parametrize("name, case", DIFFERENTIABLE)
+def test_every_primitive_jvp_matches_central_differences(name, case, rng):
+    args, graph, wrt, pushed = _forward(name, case, rng)
+    if pushed is None:
+        return
+    tangents = [rng.normal(size=np.shape(args[i])) for i in wrt]
+    (_, out_tangent) = evaluate(pushed, *args, *tangents)
+    eps = 1e-6
+
+    def at(step):
+        moved = list(args)
+        for i, t in zip(wrt, tangents):
+            moved[i] = args[i] + step * t
+        return np.asarray(case.numpy(*moved), dtype=np.float64)
+
+    with np.errstate(all="ignore"):
+        expected = (at(eps) - at(-eps)) / (2 * eps)
+    np.testing.assert_allclose(out_tangent, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, case", DIFFERENTIABLE)
+def test_jvp_and_vjp_are_transposes(name, case, rng):
+    """<u, J v> = <J^T u, v> for each primitive: the forward and reverse rules agree."""
+    args, graph, wrt, pushed = _forward(name, case, rng)
+    if pushed is None:
+        return
+    pulled, _ = vjp_graph(graph, [0], wrt)
+    v = [rng.normal(size=np.shape(args[i])) for i in wrt]
+    u = rng.normal(size=np.shape(evaluate(graph, *args)[0]))
+    (_, jv) = evaluate(pushed, *args, *v)
+    jtu = evaluate(pulled, *args, u)
+    left = float(np.sum(u * jv))
+    right = float(sum(np.sum(a * b) for a, b in zip(jtu, v)))
+    assert left == pytest.approx(right, rel=1e-10, abs=1e-12)
+
+
+def test_jvp_of_the_seed_example_and_of_pytrees():
+    # g = (x + y) * z at (1, 3, -3) along (1, 0, 0): dg/dx = z = -3.
+    assert graphc.jvp(lambda x, y, z: (x + y) * z, (1.0, 3.0, -3.0), (1.0, 0.0, 0.0)) == (-12.0, -3.0)
+    params = {"w": np.array([1.0, 2.0]), "b": 0.5}
+    out, tangent = graphc.jvp(lambda p: {"y": p["w"] * p["b"]}, (params,),
+                              ({"w": np.array([1.0, 0.0]), "b": 1.0},))
+    np.testing.assert_allclose(out["y"], [0.5, 1.0])
+    np.testing.assert_allclose(tangent["y"], [0.5 + 1.0, 2.0])
+
+
+def test_jvp_errors():
+    with pytest.raises(GraphcError, match="structure"):
+        graphc.jvp(lambda x, y: x * y, (1.0, 2.0), ((1.0,), 0.0))
+    with pytest.raises(GraphcError, match="shape and dtype"):
+        graphc.jvp(np.sin, (np.ones(3),), (np.ones(2),))
+    with pytest.raises(GraphcError, match="tuples"):
+        graphc.jvp(np.sin, np.ones(3), np.ones(3))
+
+
+def _f(x):
+    return np.sum(np.sin(x) * np.roll(x, 1)) + np.sum(x ** 4)
+
+
+def test_hessian_is_forward_over_reverse_and_its_graph_does_not_grow(rng):
+    x = rng.normal(size=6)
+    hessian = graphc.hessian(_f, **NUMPY)(x)
+    fd = np.stack([(graphc.grad(_f, **NUMPY)(x + 1e-6 * e) - graphc.grad(_f, **NUMPY)(x - 1e-6 * e)) / 2e-6
+                   for e in np.eye(6)])
+    np.testing.assert_allclose(hessian, fd, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(hessian, hessian.T, rtol=1e-12)
+    sizes = []
+    for n in (48, 200):
+        optimized, _ = graphc.passes.run_pipeline(graphc.trace(graphc.hessian(_f), np.ones(n)))
+        sizes.append(len(optimized))
+    assert sizes[0] == sizes[1], sizes
+
+
+def test_hvp_never_forms_the_matrix(rng):
+    n = 10_000
+    x, v = rng.normal(size=n), rng.normal(size=n)
+    got = graphc.hvp(_f, (x,), (v,))
+    # The closed form: sin(x) * roll(x, 1) couples x_i with x_{i-1}.
+    s, c, prev = np.sin(x), np.cos(x), np.roll(x, 1)
+    hv = -s * prev * v + c * np.roll(v, 1) + np.roll(c * v, -1) + 12 * x ** 2 * v
+    np.testing.assert_allclose(got, hv, rtol=1e-10, atol=1e-10)
+    traced = graphc.trace(lambda x, v: graphc.hvp(_f, (x,), (v,)), x, v)
+    assert max(int(np.prod(traced[node]["shape"])) for node in traced.dag) <= n  # O(n), no n x n array
+
+
+def test_jacfwd_and_jacrev_agree_and_have_jax_shapes(rng):
+    def f(x, y):
+        return np.tanh(x[:, None] * y[None, :]), np.sum(x) * y
+
+    x, y = rng.normal(size=3), rng.normal(size=2)
+    forward = graphc.jacfwd(f, argnums=(0, 1), **NUMPY)(x, y)
+    reverse = graphc.jacrev(f, argnums=(0, 1), **NUMPY)(x, y)
+    assert graphc.jacobian is graphc.jacrev
+    shapes = [[(3, 2, 3), (3, 2, 2)], [(2, 3), (2, 2)]]
+    for k in range(2):
+        for j in range(2):
+            assert forward[k][j].shape == shapes[k][j]
+            np.testing.assert_allclose(forward[k][j], reverse[k][j], rtol=1e-12, atol=1e-14)
+    # Against central differences for the first block.
+    fd = np.stack([(f(x + 1e-6 * e, y)[0] - f(x - 1e-6 * e, y)[0]) / 2e-6 for e in np.eye(3)], axis=-1)
+    np.testing.assert_allclose(forward[0][0], fd, rtol=1e-6, atol=1e-8)
+
+
+def test_jacobians_compose_with_vmap_and_jit(rng):
+    xs = rng.normal(size=(4, 3))
+    per_example = graphc.vmap(graphc.jacfwd(lambda x: np.sin(x) * x[0]), **NUMPY)(xs)
+    assert per_example.shape == (4, 3, 3)
+    for x, jac in zip(xs, per_example):
+        np.testing.assert_allclose(jac, graphc.jacrev(lambda x: np.sin(x) * x[0], **NUMPY)(x), rtol=1e-12)
+    compiled = graphc.jacrev(lambda x: np.cumsum(x) ** 2)  # the suite waits for the kernel
+    np.testing.assert_allclose(compiled(xs[0]), graphc.jacfwd(lambda x: np.cumsum(x) ** 2, **NUMPY)(xs[0]),
+                               rtol=1e-12)
