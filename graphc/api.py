@@ -8,7 +8,6 @@ which is how ``grad(grad(f))`` works.
 """
 from __future__ import annotations
 
-import weakref
 from typing import Callable
 
 from graphc.errors import SignatureError
@@ -131,18 +130,21 @@ def hvp(fun: Callable, primals, tangents):
     return jvp(gradient, primals, tangents)[1]
 
 
-#: The transformations jvp and hvp made for a function, so that calling them again reuses the compile.
-_MADE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+#: jvp and hvp of objects with no __dict__ (NumPy ufuncs): a few, kept strongly.
+_MADE_FOR_OBJECTS: dict = {}
 
 
 def _per_function(fun: Callable, key: tuple, make: Callable) -> Callable:
-    try:
-        made = _MADE.setdefault(fun, {})
-    except TypeError:  # not weakly referenceable: made afresh each call
-        return make()
-    if key not in made:
-        made[key] = make()
-    return made[key]
+    """The transformation ``make()`` of ``fun``, made once: calling ``jvp(f, ...)`` again reuses the
+    compile. Kept in the function's own ``__dict__``, so it lives and dies with the function."""
+    store = getattr(fun, "__dict__", None)
+    if not isinstance(store, dict):
+        store = _MADE_FOR_OBJECTS.setdefault(fun, {}) if len(_MADE_FOR_OBJECTS) < 64 else {}
+    else:
+        store = store.setdefault("__graphc_made__", {})
+    if key not in store:
+        store[key] = make()
+    return store[key]
 
 
 def hessian(fun: Callable, argnums=0, static_argnums=(), static_argnames=(), tiered=None) -> Callable:

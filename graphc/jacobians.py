@@ -21,11 +21,11 @@ from graphc.arguments import normalize_argnums
 from graphc.errors import DifferentiationError, SignatureError
 from graphc.graph import Graph
 from graphc.ops import apply
-from graphc.tracer import Tracer, add_constant, aval_of, building, flatten_call, is_static, trace_function
+from graphc.tracer import Static, Tracer, add_constant, aval_of, building, flatten_call, is_static, trace_function
 from graphc.tree import TreeDef, tree_flatten
 
 
-def jvp_traced(fun, args: tuple) -> Graph:
+def jvp_traced(fun, args: tuple, parent: Graph | None = None) -> Graph:
     """The graph of ``jvp(fun, primals, tangents)`` for ``args = (*primals, *tangents)``: outputs
     ``(fun(*primals), J @ tangents)``."""
     from graphc.passes.forward import jvp_graph
@@ -41,21 +41,28 @@ def jvp_traced(fun, args: tuple) -> Graph:
         if tuple(ps) != tuple(ts) or pd != td:
             raise SignatureError(f"jvp: tangent {i} is {td}{list(ts)}, but its primal is {pd}{list(ps)}; give each "
                                  "tangent its primal's shape and dtype")
-    forward = trace_function(fun, primals)
+    forward = trace_function(fun, primals, parent=parent)
     graph, _ = jvp_graph(forward, list(range(len(forward.inputs))))
+    graph.captures = dict(forward.captures)  # the caller's values fun reads: the same input nodes
     graph.in_tree = flatten_call(args)[1]
     graph.out_tree = TreeDef("tuple", (), (forward.out_tree, forward.out_tree))
     return graph
 
 
-def jacobian_traced(fun, args: tuple, kwargs: dict, argnums, forward_mode: bool, name: str) -> Graph:
-    """The graph of ``jacfwd(fun, argnums)`` (``forward_mode``) or ``jacrev(fun, argnums)`` at ``args``."""
+def jacobian_traced(fun, args: tuple, kwargs: dict, argnums, forward_mode: bool, name: str,
+                    parent: Graph | None = None) -> Graph:
+    """The graph of ``jacfwd(fun, argnums)`` (``forward_mode``) or ``jacrev(fun, argnums)`` at ``args``;
+    with ``parent``, what ``fun`` reads of it becomes inputs listed in the graph's ``captures``."""
     from graphc.passes.autodiff import vjp_graph
     from graphc.passes.batching import batch_nodes
     from graphc.passes.forward import jvp_graph
 
-    traced = trace_function(fun, args, kwargs)
+    traced = trace_function(fun, args, kwargs, parent=parent)
     nums = normalize_argnums(argnums, len(args), name)
+    for i in nums:
+        if isinstance(args[i], Static):
+            raise DifferentiationError(f"{name}: argnums {argnums!r} includes argument {i}, which is static; a "
+                                       "static argument is a constant of the compiled code and has no derivative")
     counts = [sum(not is_static(leaf) for leaf in tree_flatten(a)[0]) for a in args]
     starts = np.cumsum([0] + counts).tolist()
     wrt = [p for i in nums for p in range(starts[i], starts[i + 1])]
@@ -64,6 +71,10 @@ def jacobian_traced(fun, args: tuple, kwargs: dict, argnums, forward_mode: bool,
         raise DifferentiationError(f"{name} needs floating-point outputs; the function returns "
                                    f"{[str(d['dtype']) for d in outputs]}")
     ins = [traced[traced.inputs[p]] for p in wrt]
+    for data in ins:
+        if data["dtype"].kind != "f":
+            raise DifferentiationError(f"{name} of {data.get('name')} ({data['dtype']}) needs floating-point input; "
+                                       "pass it as a float (3.0, not 3) or cast with .astype(float)")
     if forward_mode:
         pushed, basis_inputs = jvp_graph(traced, wrt)  # outputs: primal outputs, then J t
         basis_shapes = [tuple(d["shape"]) for d in ins]
@@ -85,6 +96,11 @@ def jacobian_traced(fun, args: tuple, kwargs: dict, argnums, forward_mode: bool,
             values[node] = (Tracer(graph, graph.add_node("input", shape=data["shape"], dtype=data["dtype"],
                                                          **{k: data[k] for k in ("name", "loc") if k in data})), False)
             graph.inputs.append(values[node][0].node)
+        for outer, node in traced.captures.items():  # read from the caller's graph: inputs that _inline feeds
+            data = traced[node]
+            captured = graph.add_node("input", shape=data["shape"], dtype=data["dtype"], name=data.get("name"))
+            graph.captures[outer] = captured
+            values[node] = (Tracer(graph, captured), False)
         offset = 0
         for node, shape, size in zip(basis_inputs, basis_shapes, sizes):
             block = eye[:, offset:offset + size].reshape((count,) + shape).astype(pushed[node]["dtype"])

@@ -158,8 +158,8 @@ class Transformed:
             from graphc.jacobians import jacobian_traced, jvp_traced
 
             if self.mode == "jvp":
-                return jvp_traced(self.fun, args)
-            return jacobian_traced(self.fun, args, kwargs, self.argnums, self.mode == "jacfwd", self.mode)
+                return jvp_traced(self.fun, args, parent)
+            return jacobian_traced(self.fun, args, kwargs, self.argnums, self.mode == "jacfwd", self.mode, parent)
         forward = trace_function(self.fun, args, kwargs, parent=parent)
         if self.mode == "jit":
             return forward

@@ -24,8 +24,6 @@ has none). Their rules (:mod:`graphc.passes.control_ad`) differentiate the bodie
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 from typing import Sequence
 
 import numpy as np
@@ -134,25 +132,10 @@ def _backpropagate(graph: Graph, new: Graph, node: int, cotangents: dict, active
     for u, c in zip(operands, contributions):
         if c is None or u not in active:
             continue
-        if op.singular and _MASKING.get() and not _known_nonzero(new, g):
+        if op.singular and not _known_nonzero(new, g):
             c = np.where(g == 0, 0.0, c)
         c = _fit(new, c, graph.aval(u))
         cotangents[u] = cotangents[u] + c if u in cotangents else c
-
-
-#: Whether a zero cotangent is masked through an op with a singular derivative (the module docstring).
-#: Forward mode (graphc.passes.forward) turns it off: it needs the reverse sweep linear in the cotangent.
-_MASKING: contextvars.ContextVar = contextvars.ContextVar("graphc_masking", default=True)
-
-
-@contextlib.contextmanager
-def linear_in_cotangents():
-    """Reverse sweeps built inside the block are linear in their cotangents: no zero-cotangent masks."""
-    token = _MASKING.set(False)
-    try:
-        yield
-    finally:
-        _MASKING.reset(token)
 
 
 def _known_nonzero(new: Graph, g: Tracer) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphc.errors import DifferentiationError
 from graphc.graph import Graph
 from graphc.ops import Aval, Results, apply
 from graphc.passes.autodiff import vjp_graph
@@ -154,6 +155,12 @@ def _make_input(graph: Graph, node: int, name: str) -> None:
 def while_adjoint(g, out, *operands, cond, body, num_consts, record=False):
     K = num_consts
     M = len(operands) - K
+    if any(c is not None for c in g[M:]):
+        # A cotangent on the recorded trip count or carries: the gradient of a gradient through this
+        # loop (a Hessian, forward mode over grad). Its rule does not pass that on, so say so.
+        raise DifferentiationError(
+            "differentiating the gradient of a while_loop (a Hessian, jvp or hvp over grad) is not supported; "
+            "write the loop as graphc.scan or a fori_loop with Python-int bounds")
     float_carries = [i for i in range(M) if _floating(body, body.inputs[K + i])]
     wrt = [k for k in range(K + M) if _floating(body, body.inputs[k])]
     joint, paths = vjp_graph(body, float_carries, wrt)

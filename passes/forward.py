@@ -5,15 +5,20 @@ Forward mode follows from it without a second rule: the reverse sweep ``u -> J^T
 function of the cotangent ``u``, so differentiating ``<J^T u, t>`` with respect to ``u`` gives
 ``J t`` (the "double VJP" that autograd uses). :func:`jvp_graph` builds the VJP graph, appends
 ``s = sum_i <(J^T u)_i, t_i>`` with new tangent inputs ``t``, and sweeps back from ``s`` to the
-cotangent inputs: the nodes of that second sweep are the tangent nodes. The cotangent inputs are then
-zero constants, which is exact because the result does not depend on them.
+cotangent inputs: the nodes of that second sweep are the tangent nodes.
+
+Linear, that is, up to the reverse sweep's zero-cotangent masks (``where(g == 0, 0, c)`` through ops
+with a singular derivative, ``passes/autodiff.py``): piecewise constant in ``u``, they are exact
+wherever no cotangent is zero by accident. So ``u`` is then a constant of generic values (uniform in
+[1, 2), fixed seed), not zeros, which would mask everything: a cotangent that is zero there is zero
+for every ``u`` (the unselected branch of a ``where``), and the tangent gets the same masking as the
+gradient (``where(x > 0, sqrt(x), 0)`` at 0: tangent 0, not NaN), so ``hessian`` agrees with
+``grad(grad(f))``.
 
 Why not a JVP rule per op: two rules per primitive are two places to keep consistent (STYLE.md,
 "two stores for one rule"); here every primitive's forward mode is its adjoint rule differentiated,
 which the reverse-over-reverse tests (``grad(grad(f))``) already exercise. The price is a sweep over
 the VJP graph, which the optimization passes mostly fold away (the cotangent is a constant zero).
-The zero-cotangent masks of the reverse sweep (``passes/autodiff.py``) are left out while the VJP is
-built, since they would make it nonlinear in ``u``.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import numpy as np
 from graphc.dims import argument_shape
 from graphc.errors import DifferentiationError
 from graphc.graph import Graph
-from graphc.passes.autodiff import differentiate, linear_in_cotangents, vjp_graph
+from graphc.passes.autodiff import differentiate, vjp_graph
 from graphc.ops import apply
 from graphc.tracer import Tracer, add_constant, building
 
@@ -39,8 +44,7 @@ def jvp_graph(graph: Graph, wrt: Sequence[int]) -> tuple[Graph, list[int]]:
             raise DifferentiationError(f"jvp needs floating-point primals, but input {data.get('name', position)} "
                                        f"is {data['dtype']}; pass it as a float")
     floats = [i for i, n in enumerate(graph.outputs) if graph[n]["dtype"].kind == "f"]
-    with linear_in_cotangents():
-        transposed, _ = vjp_graph(graph, floats, list(wrt))
+    transposed, _ = vjp_graph(graph, floats, list(wrt))
     cotangents = transposed.inputs[len(graph.inputs):]
     with building(transposed):
         tangents = []
@@ -53,11 +57,11 @@ def jvp_graph(graph: Graph, wrt: Sequence[int]) -> tuple[Graph, list[int]]:
         pairing = Tracer(transposed, add_constant(transposed, np.zeros((), np.float64)))
         for out, tangent in zip(transposed.outputs, tangents):
             pairing = pairing + np.sum(Tracer(transposed, out) * Tracer(transposed, tangent))
-    with linear_in_cotangents():
-        new, pushed = differentiate(transposed, pairing.node, cotangents)
-    for node in cotangents:  # J t does not depend on u: any value will do
+    new, pushed = differentiate(transposed, pairing.node, cotangents)
+    generic = np.random.default_rng(0)
+    for node in cotangents:  # J t does not depend on u (see the module docstring)
         data = new[node]
-        new.make_constant(node, np.zeros(data["shape"], data["dtype"]))
+        new.make_constant(node, generic.uniform(1.0, 2.0, data["shape"]).astype(data["dtype"]))
     by_output = dict(zip(floats, pushed))
     with building(new):
         outputs = [by_output[i] if i in by_output else _zeros_like(new, n) for i, n in enumerate(graph.outputs)]

@@ -146,3 +146,46 @@ def test_jacobians_compose_with_vmap_and_jit(rng):
     compiled = graphc.jacrev(lambda x: np.cumsum(x) ** 2)  # the suite waits for the kernel
     np.testing.assert_allclose(compiled(xs[0]), graphc.jacfwd(lambda x: np.cumsum(x) ** 2, **NUMPY)(xs[0]),
                                rtol=1e-12)
+
+
+def test_forward_mode_transformations_read_the_callers_values():
+    x = np.array([1.0, 2.0, 3.0])
+    # d/dy of sum(hessian of sum(a**3) * y) = sum(6 a) = 36
+    assert graphc.grad(lambda y: np.sum(graphc.hessian(lambda a: np.sum(a ** 3) * y)(x)), **NUMPY)(2.0) == 36.0
+    inner = lambda y: graphc.jvp(lambda a: np.sin(a * y), (1.0,), (1.0,))[1]  # noqa: E731 -- y cos(y) at a=1
+    np.testing.assert_allclose(graphc.grad(inner, **NUMPY)(2.0), np.cos(2.0) - 2.0 * np.sin(2.0), rtol=1e-14)
+    np.testing.assert_allclose(graphc.jit(lambda y: graphc.jacfwd(lambda a: a * y)(x), **NUMPY)(2.0), 2 * np.eye(3))
+
+
+def test_second_derivatives_keep_the_gradients_masking():
+    # where(a > 0, a log a, 0): at 0 the gradient is 0, not NaN, and so is the Hessian's row.
+    f = lambda a: np.sum(np.where(a > 0, a * np.log(a), 0.0))  # noqa: E731
+    x = np.array([0.0, 1.0, 4.0])
+    np.testing.assert_allclose(graphc.hessian(f, **NUMPY)(x), graphc.jacrev(graphc.grad(f), **NUMPY)(x))
+    np.testing.assert_allclose(graphc.hessian(f, **NUMPY)(x), np.diag([0.0, 1.0, 0.25]))
+
+
+def test_unsupported_second_derivatives_and_arguments_are_clear_errors():
+    loop = lambda a: graphc.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, c[1] * a), (0, np.ones(3)))[1].sum()  # noqa: E731
+    with pytest.raises(GraphcError, match="gradient of a while_loop"):
+        graphc.hessian(loop, **NUMPY)(np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(GraphcError, match="floating-point input"):
+        graphc.jacrev(lambda a: a * 2.0, **NUMPY)(np.arange(3))
+    with pytest.raises(GraphcError, match="static"):
+        graphc.jacfwd(lambda a, n: a * n, argnums=1, static_argnums=1, **NUMPY)(np.ones(2), 3)
+
+
+def test_jvp_keeps_its_compile_with_the_function_and_frees_it_after(monkeypatch):
+    import gc
+    import weakref
+
+    monkeypatch.setenv("GRAPHC_TIERED", "numpy")
+    fun = lambda a: np.sum(np.sin(a))  # noqa: E731
+    graphc.jvp(fun, (np.ones(2),), (np.ones(2),))
+    made = dict(fun.__graphc_made__)
+    graphc.jvp(fun, (np.ones(2),), (np.ones(2),))
+    assert fun.__graphc_made__ == made  # reused, not made again
+    alive = weakref.ref(fun)
+    del fun, made
+    gc.collect()
+    assert alive() is None
