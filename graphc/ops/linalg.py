@@ -53,6 +53,8 @@ def _outer(u, v):
 def _matmul_adjoint(g, out, a, b):
     # On the promoted operands: ga = g @ b^T and gb = a^T @ g, summed over broadcast batch axes.
     sa, sb = shape_of(a), shape_of(b)
+    if len(sa) == len(sb) == 1:  # a dot product: each vector's cotangent is the other, scaled
+        return g * b, g * a
     if len(sa) + len(sb) == 3:  # matrix @ vector or vector @ matrix: the vector cotangent is a product
         # with no reshapes around it (a recurrent step's W.T @ g), the matrix one an outer product.
         if len(sb) == 1:
