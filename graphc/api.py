@@ -11,12 +11,15 @@ from __future__ import annotations
 from typing import Callable
 
 from graphc.errors import SignatureError
+from graphc.ops import apply
+from graphc.tree import tree_flatten, tree_unflatten
 from graphc.graph import Graph
 from graphc.tracer import trace_function
 from graphc.arguments import as_tuple, parameter_names
 from graphc.transformed import Transformed, _unpickle_transformed
 
-__all__ = ["grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jit", "jvp", "trace", "value_and_grad", "vmap",
+__all__ = ["grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jit", "jvp", "stop_gradient", "trace",
+           "value_and_grad", "vmap",
            "Transformed", "_unpickle_transformed"]
 
 
@@ -45,7 +48,7 @@ def jit(fun: Callable, static_argnums=(), static_argnames=(), tiered=None) -> Ca
                        tiered=tiered).function()
 
 
-def grad(fun: Callable, argnums=0, static_argnums=(), static_argnames=(), tiered=None) -> Callable:
+def grad(fun: Callable, argnums=0, has_aux=False, static_argnums=(), static_argnames=(), tiered=None) -> Callable:
     """The gradient of scalar-valued ``fun`` with respect to argument(s) ``argnums``.
 
     ``static_argnums``/``static_argnames`` and ``tiered`` as for :func:`jit`.
@@ -55,13 +58,22 @@ def grad(fun: Callable, argnums=0, static_argnums=(), static_argnames=(), tiered
     (np.float64(-3.0), np.float64(-3.0), np.float64(4.0))
     """
     return Transformed(fun, "grad", argnums, static_argnums=static_argnums,
-                       static_argnames=static_argnames, tiered=tiered).function()
+                       static_argnames=static_argnames, tiered=tiered, has_aux=has_aux).function()
 
 
-def value_and_grad(fun: Callable, argnums=0, static_argnums=(), static_argnames=(), tiered=None) -> Callable:
-    """``(fun(*args), grad(fun, argnums)(*args))`` from one evaluation. Keywords as for :func:`grad`."""
+def value_and_grad(fun: Callable, argnums=0, has_aux=False, static_argnums=(), static_argnames=(),
+                   tiered=None) -> Callable:
+    """``(fun(*args), grad(fun, argnums)(*args))`` from one evaluation; with ``has_aux``,
+    ``((value, aux), grads)``. Keywords as for :func:`grad`."""
     return Transformed(fun, "value_and_grad", argnums, static_argnums=static_argnums,
-                       static_argnames=static_argnames, tiered=tiered).function()
+                       static_argnames=static_argnames, tiered=tiered, has_aux=has_aux).function()
+
+
+def stop_gradient(x):
+    """``x`` (a pytree of arrays), with a derivative of zero: what flows through it is a constant to
+    every differentiation, as ``jax.lax.stop_gradient``."""
+    leaves, tree = tree_flatten(x)
+    return tree_unflatten(tree, [apply("stop_gradient", leaf) for leaf in leaves])
 
 
 def vmap(fun: Callable, in_axes=0, out_axes=0, static_argnums=(), static_argnames=(), tiered=None) -> Callable:

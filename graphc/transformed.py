@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from graphc.errors import ArgumentShapeError, DifferentiationError, GraphcError, SignatureError
+from graphc.errors import ArgumentShapeError, DifferentiationError, GraphcError, SignatureError, user_frame
 from graphc.graph import Graph, type_name
 from graphc.tracer import (
     Static, Tracer, aval_of, current_graph, flatten_call, inline, is_static, split_static, trace_function,
@@ -113,7 +113,7 @@ class Transformed:
     """
 
     def __init__(self, fun: Callable | None, mode: str, argnums=0, name: str | None = None,
-                 static_argnums=(), static_argnames=(), tiered=None, axes=(0, 0)):
+                 static_argnums=(), static_argnames=(), tiered=None, axes=(0, 0), has_aux=False):
         if fun is not None and not callable(fun):
             raise GraphcError(f"{mode} needs a callable, got {type(fun).__name__}")
         self.fun = fun
@@ -121,6 +121,7 @@ class Transformed:
         self.mode = mode
         self.argnums = argnums
         self.axes = axes  # vmap's (in_axes, out_axes)
+        self.has_aux = bool(has_aux)  # grad's: fun returns (value, aux); aux rides along undifferentiated
         self.static_argnums = as_tuple(static_argnums, int, "static_argnums", mode)
         self.static_argnames = as_tuple(static_argnames, str, "static_argnames", mode)
         tier_mode(tiered)  # a bad value fails here, not at the first call
@@ -190,6 +191,15 @@ class Transformed:
             if isinstance(args[i], Static):
                 raise DifferentiationError(f"{name}: argnums {self.argnums!r} includes argument {i}, which is static; "
                                            "a static argument is a constant of the compiled code and has no gradient")
+        aux, aux_tree = [], None
+        if self.has_aux:
+            tree = forward.out_tree
+            if tree.kind not in ("tuple", "list") or len(tree.children) != 2 or tree.children[0].kind != "leaf":
+                where = user_frame()
+                raise DifferentiationError(f"{name} with has_aux=True needs the function to return a pair (value, aux); "
+                                           f"it returned a pytree {tree!r}" + (f" at {where}" if where else ""))
+            aux, aux_tree = forward.outputs[1:], tree.children[1]
+            forward.outputs = forward.outputs[:1]
         if len(forward.outputs) != 1:
             raise DifferentiationError(f"{name} needs a function with one scalar output; it returned a pytree "
                                        f"{forward.out_tree!r} of {len(forward.outputs)} values")
@@ -209,9 +219,13 @@ class Transformed:
         arg_trees = [tree_flatten(args[i])[1] for i in nums]
         grad_tree = arg_trees[0] if not isinstance(self.argnums, (tuple, list)) else TreeDef(
             "tuple", (), tuple(arg_trees))
-        if self.mode == "value_and_grad":
-            graph.outputs = [value] + grads
-            graph.out_tree = TreeDef("tuple", (), (LEAF, grad_tree))
+        value_tree = TreeDef("tuple", (), (LEAF, aux_tree)) if self.has_aux else LEAF
+        if self.mode == "value_and_grad":  # ((value, aux), grads) with has_aux, as JAX
+            graph.outputs = [value] + aux + grads
+            graph.out_tree = TreeDef("tuple", (), (value_tree, grad_tree))
+        elif self.has_aux:  # (grads, aux)
+            graph.outputs = grads + aux
+            graph.out_tree = TreeDef("tuple", (), (grad_tree, aux_tree))
         else:
             graph.out_tree = grad_tree
         return graph
@@ -371,7 +385,7 @@ class Transformed:
                               "send; call it (or .lower()) once with arguments of the shapes it will get")
         from graphc import __version__
 
-        return {"version": __version__, "mode": self.mode, "argnums": self.argnums, "axes": self.axes,
+        return {"version": __version__, "mode": self.mode, "argnums": self.argnums, "axes": self.axes, "has_aux": self.has_aux,
                 "static_argnums": self.static_argnums, "static_argnames": self.static_argnames,
                 "name": getattr(self.fun, "__qualname__", None) or self.name,
                 # A signature still on the NumPy tier travels before its loop passes; the other side fuses.
@@ -384,7 +398,7 @@ class Transformed:
         if state.get("version") != __version__:
             raise GraphcError(f"this graphc function was pickled by graphc {state.get('version')} and cannot be "
                               f"loaded by graphc {__version__}; install the same version on both sides")
-        self.__init__(None, state["mode"], state["argnums"], name=state["name"], axes=state["axes"],
+        self.__init__(None, state["mode"], state["argnums"], name=state["name"], axes=state["axes"], has_aux=state["has_aux"],
                       static_argnums=state["static_argnums"], static_argnames=state["static_argnames"])
         for where, graph, zero_d, fused in state["compiled"]:
             # From the disk cache when this machine has it, else compiled here.

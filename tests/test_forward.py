@@ -189,3 +189,32 @@ def test_jvp_keeps_its_compile_with_the_function_and_frees_it_after(monkeypatch)
     del fun, made
     gc.collect()
     assert alive() is None
+
+
+def test_grad_with_aux_returns_the_aux_undifferentiated(rng):
+    w, x = rng.normal(size=3), rng.normal(size=3)
+
+    def loss(w, x):
+        pred = np.tanh(w * x)
+        return np.sum(pred ** 2), {"pred": pred, "count": 3.0}
+
+    grads, aux = graphc.grad(loss, has_aux=True, **NUMPY)(w, x)
+    np.testing.assert_allclose(grads, graphc.grad(lambda w, x: loss(w, x)[0], **NUMPY)(w, x), rtol=1e-14)
+    np.testing.assert_allclose(aux["pred"], np.tanh(w * x), rtol=1e-14)
+    (value, aux2), grads2 = graphc.value_and_grad(loss, has_aux=True)(w, x)  # compiled
+    np.testing.assert_allclose(value, np.sum(np.tanh(w * x) ** 2), rtol=1e-14)
+    np.testing.assert_allclose(grads2, grads, rtol=1e-12)
+    assert aux2["count"] == 3.0
+    per_example, aux3 = graphc.vmap(graphc.grad(loss, has_aux=True), in_axes=(None, 0), **NUMPY)(w, np.stack([x, x]))
+    assert per_example.shape == (2, 3) and aux3["pred"].shape == (2, 3)
+    with pytest.raises(GraphcError, match=r"return a pair \(value, aux\).*test_forward.py"):
+        graphc.grad(lambda w: np.sum(w), has_aux=True, **NUMPY)(w)
+
+
+def test_stop_gradient_is_a_constant_to_every_derivative():
+    f = lambda x: x * graphc.stop_gradient(x)  # noqa: E731  d/dx = stop(x) = x, not 2x
+    assert graphc.grad(f, **NUMPY)(3.0) == 3.0
+    assert graphc.jvp(f, (3.0,), (1.0,)) == (9.0, 3.0)
+    tree = graphc.stop_gradient({"a": np.ones(2), "b": 2.0})
+    np.testing.assert_array_equal(tree["a"], np.ones(2))
+    assert tree["b"] == 2.0
