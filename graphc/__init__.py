@@ -10,7 +10,7 @@ from graphc.ops.composite import logsumexp, softmax
 from graphc.ops.elementwise import relu, sigmoid
 from graphc.tree import ravel_pytree, tree_flatten, tree_unflatten
 from graphc.api import (
-    grad, hessian, hvp, jacfwd, jacobian, jacrev, jit, jvp, stop_gradient, trace, value_and_grad, vmap,
+    grad, hessian, hvp, jacfwd, jacobian, jacrev, jit, jvp, stop_gradient, trace, value_and_grad, vjp, vmap,
 )
 from graphc.control import cond, fori_loop, scan, while_loop
 
@@ -18,6 +18,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GraphcError", "Graph", "cond", "fori_loop", "grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jit", "jvp", "logsumexp", "relu", "scan",
-    "sigmoid", "softmax", "stop_gradient", "ravel_pytree", "trace", "tree_flatten", "tree_unflatten", "value_and_grad",
+    "sigmoid", "softmax", "stop_gradient", "ravel_pytree", "trace", "tree_flatten", "tree_unflatten", "value_and_grad", "vjp",
     "vmap", "while_loop",
 ]

@@ -18,7 +18,7 @@ from graphc.tracer import trace_function
 from graphc.arguments import as_tuple, parameter_names
 from graphc.transformed import Transformed, _unpickle_transformed
 
-__all__ = ["grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jit", "jvp", "stop_gradient", "trace",
+__all__ = ["grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jit", "jvp", "stop_gradient", "trace", "vjp",
            "value_and_grad", "vmap",
            "Transformed", "_unpickle_transformed"]
 
@@ -131,6 +131,21 @@ def jvp(fun: Callable, primals, tangents):
         raise SignatureError(f"jvp got {len(primals)} primals and {len(tangents)} tangents")
     pushed = _per_function(fun, ("jvp", len(primals)), lambda: Transformed(fun, "jvp").function())
     return pushed(*primals, *tangents)
+
+
+def vjp(fun: Callable, *primals):
+    """``(fun(*primals), vjp_fun)`` as ``jax.vjp``: ``vjp_fun(cotangent)``, the cotangent shaped like the
+    output (any pytree, any shape), returns a tuple with one cotangent per primal. Both compile once per
+    ``fun`` and signature.
+
+    >>> import numpy as np, graphc
+    >>> out, pull = graphc.vjp(lambda x: x * np.arange(3.0), np.ones(3))
+    >>> pull(np.ones(3))
+    (array([0., 1., 2.]),)
+    """
+    out = _per_function(fun, ("jit",), lambda: jit(fun))(*primals)
+    pull = _per_function(fun, ("vjp", len(primals)), lambda: Transformed(fun, "vjp").function())
+    return out, lambda cotangent: pull(*primals, cotangent)
 
 
 def hvp(fun: Callable, primals, tangents):

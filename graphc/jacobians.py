@@ -49,6 +49,42 @@ def jvp_traced(fun, args: tuple, parent: Graph | None = None) -> Graph:
     return graph
 
 
+def vjp_traced(fun, args: tuple, parent: Graph | None = None) -> Graph:
+    """The graph of ``vjp(fun, *primals)[1](cotangent)`` for ``args = (*primals, cotangent)``: one
+    cotangent per primal, in a tuple, each with its primal's structure."""
+    from graphc.passes.autodiff import vjp_graph
+
+    primals, cotangent = args[:-1], args[-1]
+    forward = trace_function(fun, primals, parent=parent)
+    c_leaves, c_tree = tree_flatten(cotangent)
+    if c_tree != forward.out_tree:
+        raise SignatureError(f"vjp: the cotangent {c_tree!r} does not have the output's structure {forward.out_tree!r}")
+    for i, (leaf, node) in enumerate(zip(c_leaves, forward.outputs)):
+        shape, dtype = aval_of(leaf, f"cotangent {i}")
+        if tuple(shape) != tuple(forward[node]["shape"]):
+            raise SignatureError(f"vjp: cotangent {i} has shape {tuple(shape)}, but the output it pairs with has "
+                                 f"{tuple(forward[node]['shape'])}")
+    for node in forward.inputs:
+        if forward[node]["dtype"].kind != "f":
+            raise DifferentiationError(f"vjp needs floating-point primals, but {forward[node].get('name')} is "
+                                       f"{forward[node]['dtype']}; pass it as a float")
+    floats = [i for i, n in enumerate(forward.outputs) if forward[n]["dtype"].kind == "f"]
+    graph, _ = vjp_graph(forward, floats, list(range(len(forward.inputs))))
+    with building(graph):  # every output has a cotangent input; the non-float ones are not read
+        ignored = [graph.add_node("input", shape=forward[forward.outputs[i]]["shape"],
+                                  dtype=np.dtype(aval_of(c_leaves[i], "cotangent").dtype), name=f"cotangent{i}")
+                   for i in range(len(forward.outputs)) if i not in floats]
+    cotangents, it = [], iter(graph.inputs[len(forward.inputs):])
+    extra = iter(ignored)
+    for i in range(len(forward.outputs)):
+        cotangents.append(next(it) if i in floats else next(extra))
+    graph.inputs = list(forward.inputs) + cotangents
+    graph.captures = dict(forward.captures)
+    graph.in_tree = flatten_call(args)[1]
+    graph.out_tree = TreeDef("tuple", (), tuple(tree_flatten(p)[1] for p in primals))
+    return graph
+
+
 def jacobian_traced(fun, args: tuple, kwargs: dict, argnums, forward_mode: bool, name: str,
                     parent: Graph | None = None) -> Graph:
     """The graph of ``jacfwd(fun, argnums)`` (``forward_mode``) or ``jacrev(fun, argnums)`` at ``args``;

@@ -155,11 +155,13 @@ class Transformed:
             from graphc.mapping import mapped_graph
 
             return mapped_graph(self.fun, args, kwargs, *self.axes)
-        if self.mode in ("jvp", "jacfwd", "jacrev"):
-            from graphc.jacobians import jacobian_traced, jvp_traced
+        if self.mode in ("jvp", "vjp", "jacfwd", "jacrev"):
+            from graphc.jacobians import jacobian_traced, jvp_traced, vjp_traced
 
             if self.mode == "jvp":
                 return jvp_traced(self.fun, args, parent)
+            if self.mode == "vjp":
+                return vjp_traced(self.fun, args, parent)
             return jacobian_traced(self.fun, args, kwargs, self.argnums, self.mode == "jacfwd", self.mode, parent)
         forward = trace_function(self.fun, args, kwargs, parent=parent)
         if self.mode == "jit":

@@ -218,3 +218,26 @@ def test_stop_gradient_is_a_constant_to_every_derivative():
     tree = graphc.stop_gradient({"a": np.ones(2), "b": 2.0})
     np.testing.assert_array_equal(tree["a"], np.ones(2))
     assert tree["b"] == 2.0
+
+
+def test_vjp_of_any_output_with_explicit_cotangents(rng):
+    x, y = rng.normal(size=3), 2.0
+
+    def f(x, y):
+        return {"a": np.sin(x) * y, "b": np.sum(x)}
+
+    out, pull = graphc.vjp(f, x, y)
+    np.testing.assert_allclose(out["a"], np.sin(x) * y)
+    cotangent = {"a": rng.normal(size=3), "b": 3.0}
+    gx, gy = pull(cotangent)
+    np.testing.assert_allclose(gx, np.cos(x) * y * cotangent["a"] + 3.0, rtol=1e-12)
+    np.testing.assert_allclose(gy, np.sum(np.sin(x) * cotangent["a"]), rtol=1e-12)
+    # The transpose of jacrev, and of jvp: <u, J v> = <vjp(u), v>.
+    u, v = rng.normal(size=3), rng.normal(size=3)
+    (jtu,) = graphc.vjp(np.tanh, x)[1](u)
+    np.testing.assert_allclose(jtu, graphc.jacrev(np.tanh, **NUMPY)(x).T @ u, rtol=1e-12)
+    assert float(np.sum(u * graphc.jvp(np.tanh, (x,), (v,))[1])) == pytest.approx(float(np.sum(jtu * v)), rel=1e-12)
+    with pytest.raises(GraphcError, match="structure"):
+        pull({"a": np.ones(3)})
+    with pytest.raises(GraphcError, match="shape"):
+        pull({"a": np.ones(2), "b": 1.0})
