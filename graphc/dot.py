@@ -1,7 +1,7 @@
 r"""Graphviz DOT output for a Graph: op and type on every node, the passes told apart by style.
 
 Inputs are green, constants grey, the forward pass white, the backward pass (adjoint nodes) red,
-outputs bold. A fused loop is one blue box per value that leaves it; the boxes of one loop sit in
+forward-mode tangent nodes orange, outputs bold. A fused loop is one blue box per value that leaves it; the boxes of one loop sit in
 one dashed cluster whose label says how many ops the loop runs, so an optimized graph stays small.
 
 >>> import graphc
@@ -16,6 +16,7 @@ from __future__ import annotations
 from graphc.graph import Graph, body_graphs, data_type_name, format_constant, format_index
 
 _RED = "#c62828"
+_ORANGE = "#ef6c00"
 # Fill colours: inputs green, constants grey, the forward pass white, the backward pass red, loops blue.
 _STYLE = {
     "input": 'shape=box, style="filled,rounded", fillcolor="#c8e6c9"',
@@ -23,6 +24,7 @@ _STYLE = {
     "adjoint_constant": f'shape=box, style=filled, fillcolor="#eeeeee", color="{_RED}", fontsize=10',
     "forward": 'shape=box, style="filled,rounded", fillcolor="#ffffff"',
     "adjoint": f'shape=box, style="filled,rounded", fillcolor="#ffcdd2", color="{_RED}"',
+    "tangent": f'shape=box, style="filled,rounded", fillcolor="#ffe0b2", color="{_ORANGE}"',
     "fused": 'shape=box3d, style=filled, fillcolor="#bbdefb"',
     "adjoint_fused": f'shape=box3d, style=filled, fillcolor="#bbdefb", color="{_RED}"',
 }
@@ -31,6 +33,7 @@ _STYLE = {
 _LEGEND = ('<<table border="0" cellspacing="4"><tr>'
            '<td bgcolor="#c8e6c9">input</td><td bgcolor="#eeeeee">constant</td>'
            '<td bgcolor="#ffffff" border="1">forward</td><td bgcolor="#ffcdd2">adjoint (backward pass)</td>'
+           '<td bgcolor="#ffe0b2">tangent (forward mode)</td>'
            '<td bgcolor="#bbdefb">fused loop</td><td border="3">output</td></tr></table>>')
 
 # Operand order does not change these ops' results, so their edges carry no position label.
@@ -80,6 +83,8 @@ def _kind(graph: Graph, node: int) -> str:
         return op
     if op in ("constant", "fused"):
         return ("adjoint_" if graph.is_adjoint(node) else "") + op
+    if graph.is_tangent(node):
+        return "tangent"
     return "adjoint" if graph.is_adjoint(node) else "forward"
 
 

@@ -374,6 +374,10 @@ class Graph:
     def is_adjoint(self, node: int) -> bool:
         return "adjoint_of" in self.dag._node[node]
 
+    def is_tangent(self, node: int) -> bool:
+        """Whether forward mode made ``node`` (graphc.passes.forward)."""
+        return bool(self.dag._node[node].get("tangent"))
+
     # ---- showing -------------------------------------------------------------------------------
     def format_node(self, node: int) -> str:
         """One listing line: ``%5 = multiply %3 %4 : f64[256,10]``."""
@@ -389,7 +393,9 @@ class Graph:
         words += [f"%{u}" for u in self.operands(node)]
         words += [_format_attr(k, v) for k, v in data["attrs"].items() if k not in BODY_ATTRS + ("output",)]
         line = " ".join(words) + f" : {data_type_name(data)}"
-        if "adjoint_of" in data:
+        if data.get("tangent"):
+            line += "  ; tangent"
+        elif "adjoint_of" in data:
             line += f"  ; adjoint of %{data['adjoint_of']}"
         return line
 

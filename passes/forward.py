@@ -5,7 +5,8 @@ Forward mode follows from it without a second rule: the reverse sweep ``u -> J^T
 function of the cotangent ``u``, so differentiating ``<J^T u, t>`` with respect to ``u`` gives
 ``J t`` (the "double VJP" that autograd uses). :func:`jvp_graph` builds the VJP graph, appends
 ``s = sum_i <(J^T u)_i, t_i>`` with new tangent inputs ``t``, and sweeps back from ``s`` to the
-cotangent inputs: the nodes of that second sweep are the tangent nodes.
+cotangent inputs: the nodes of that second sweep are the tangent nodes (marked ``tangent``: the
+listing says "; tangent", the DOT picture draws them orange).
 
 Linear, that is, up to the reverse sweep's zero-cotangent masks (``where(g == 0, 0, c)`` through ops
 with a singular derivative, ``passes/autodiff.py``): piecewise constant in ``u``, they are exact
@@ -57,7 +58,11 @@ def jvp_graph(graph: Graph, wrt: Sequence[int]) -> tuple[Graph, list[int]]:
         pairing = Tracer(transposed, add_constant(transposed, np.zeros((), np.float64)))
         for out, tangent in zip(transposed.outputs, tangents):
             pairing = pairing + np.sum(Tracer(transposed, out) * Tracer(transposed, tangent))
+    first_tangent = transposed.next_id
     new, pushed = differentiate(transposed, pairing.node, cotangents)
+    for node in new.dag:  # the second sweep's nodes are the forward-mode (tangent) nodes: listed and drawn so
+        if node >= first_tangent:
+            new[node]["tangent"] = True
     generic = np.random.default_rng(0)
     for node in cotangents:  # J t does not depend on u (see the module docstring)
         data = new[node]

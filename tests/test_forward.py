@@ -241,3 +241,13 @@ def test_vjp_of_any_output_with_explicit_cotangents(rng):
         pull({"a": np.ones(3)})
     with pytest.raises(GraphcError, match="shape"):
         pull({"a": np.ones(2), "b": 1.0})
+
+
+def test_tangent_nodes_are_listed_and_drawn_as_forward_mode():
+    graph = graphc.trace(lambda x: np.sin(x) * x, np.ones(3))
+    pushed, _ = jvp_graph(graph, [0])
+    optimized, _ = graphc.passes.run_pipeline(pushed, graphc.passes.GRAPH_PASSES)
+    tangent_lines = [line for line in str(optimized).splitlines() if line.endswith("; tangent")]
+    assert len(tangent_lines) >= 3  # t * cos(x) * x + t * sin(x)
+    assert not any(optimized.is_tangent(n) for n in graph.dag if n in optimized.dag)  # the function's own nodes
+    assert "#ffe0b2" in optimized.to_dot() and "tangent (forward mode)" in optimized.to_dot()
