@@ -155,6 +155,8 @@ def test_forward_mode_transformations_read_the_callers_values():
     inner = lambda y: graphc.jvp(lambda a: np.sin(a * y), (1.0,), (1.0,))[1]  # noqa: E731 -- y cos(y) at a=1
     np.testing.assert_allclose(graphc.grad(inner, **NUMPY)(2.0), np.cos(2.0) - 2.0 * np.sin(2.0), rtol=1e-14)
     np.testing.assert_allclose(graphc.jit(lambda y: graphc.jacfwd(lambda a: a * y)(x), **NUMPY)(2.0), 2 * np.eye(3))
+    pulled = lambda y: graphc.vjp(lambda a: a * y * y, 1.0)[1](1.0)[0]  # noqa: E731 -- y**2, so d/dy = 2y
+    assert graphc.grad(pulled, **NUMPY)(3.0) == 6.0
 
 
 def test_second_derivatives_keep_the_gradients_masking():
