@@ -107,7 +107,8 @@ def _unpickle_transformed(state) -> CompiledFunction:
 
 
 class Transformed:
-    """A function made by :func:`jit`, :func:`grad` or :func:`value_and_grad`.
+    """A function made by :func:`jit`, :func:`grad`, :func:`value_and_grad`, :func:`vmap`, :func:`jacfwd`,
+    :func:`jacrev` (and, for one function each, :func:`jvp` and :func:`vjp`).
 
     Call it like the original function. ``lower(*args)`` shows what runs for those arguments.
     """
@@ -198,8 +199,9 @@ class Transformed:
             tree = forward.out_tree
             if tree.kind not in ("tuple", "list") or len(tree.children) != 2 or tree.children[0].kind != "leaf":
                 where = user_frame()
-                raise DifferentiationError(f"{name} with has_aux=True needs the function to return a pair (value, aux); "
-                                           f"it returned a pytree {tree!r}" + (f" at {where}" if where else ""))
+                raise DifferentiationError(f"{name} with has_aux=True needs the function to return a pair "
+                                           f"(value, aux); it returned a pytree {tree!r}"
+                                           + (f" at {where}" if where else ""))
             aux, aux_tree = forward.outputs[1:], tree.children[1]
             forward.outputs = forward.outputs[:1]
         if len(forward.outputs) != 1:
@@ -387,7 +389,8 @@ class Transformed:
                               "send; call it (or .lower()) once with arguments of the shapes it will get")
         from graphc import __version__
 
-        return {"version": __version__, "mode": self.mode, "argnums": self.argnums, "axes": self.axes, "has_aux": self.has_aux,
+        return {"version": __version__, "mode": self.mode, "argnums": self.argnums, "axes": self.axes,
+                "has_aux": self.has_aux,
                 "static_argnums": self.static_argnums, "static_argnames": self.static_argnames,
                 "name": getattr(self.fun, "__qualname__", None) or self.name,
                 # A signature still on the NumPy tier travels before its loop passes; the other side fuses.
@@ -400,7 +403,8 @@ class Transformed:
         if state.get("version") != __version__:
             raise GraphcError(f"this graphc function was pickled by graphc {state.get('version')} and cannot be "
                               f"loaded by graphc {__version__}; install the same version on both sides")
-        self.__init__(None, state["mode"], state["argnums"], name=state["name"], axes=state["axes"], has_aux=state["has_aux"],
+        self.__init__(None, state["mode"], state["argnums"], name=state["name"], axes=state["axes"],
+                      has_aux=state["has_aux"],
                       static_argnums=state["static_argnums"], static_argnames=state["static_argnames"])
         for where, graph, zero_d, fused in state["compiled"]:
             # From the disk cache when this machine has it, else compiled here.
