@@ -157,10 +157,13 @@ def _fit(new: Graph, c, aval) -> Tracer:
 def _gradient(new: Graph, w: int, cotangent) -> int:
     if cotangent is not None:
         return cotangent.node
-    # No path from w to the output: the gradient is zero, broadcast from one scalar.
-    data = new[w]
-    zero = Tracer(new, add_constant(new, np.zeros((), data["dtype"]), w))
-    return zero.node if data["shape"] == () else apply("broadcast_to", zero, shape=data["shape"]).node
+    return zeros(new, new.aval(w), adjoint_of=w).node  # no path from w to the output
+
+
+def zeros(graph: Graph, aval, adjoint_of: int | None = None) -> Tracer:
+    """Zeros of ``aval``'s shape and dtype in ``graph``: one scalar constant, broadcast."""
+    zero = Tracer(graph, add_constant(graph, np.zeros((), aval.dtype), adjoint_of))
+    return zero if aval.shape == () else apply("broadcast_to", zero, shape=tuple(aval.shape))
 
 
 def _drop_unused(new: Graph, first_new: int) -> None:

@@ -23,18 +23,13 @@ import numpy as np
 from graphc.errors import DifferentiationError
 from graphc.graph import Graph
 from graphc.ops import Aval, Results, apply
-from graphc.passes.autodiff import vjp_graph
+from graphc.passes.autodiff import vjp_graph, zeros
 from graphc.passes.dce import remove_dead
-from graphc.tracer import Tracer, add_constant, building
+from graphc.tracer import Tracer, building
 
 
 def _floating(graph: Graph, node: int) -> bool:
     return graph[node]["dtype"].kind == "f"
-
-
-def _zeros(graph: Graph, aval: Aval) -> Tracer:
-    zero = Tracer(graph, add_constant(graph, np.zeros((), aval.dtype)))
-    return zero if aval.shape == () else apply("broadcast_to", zero, shape=tuple(aval.shape))
 
 
 def _widen(out: Tracer, attrs: dict, extra: list[Aval]) -> list[Tracer]:
@@ -122,17 +117,17 @@ def scan_adjoint(g, out, *operands, body, num_consts, num_carry, length, reverse
 
     graph = out.graph
     consts, init, xs = operands[:K], operands[K:K + M], operands[K + M:]
-    ct_init = [g[i] if g[i] is not None else _zeros(graph, body.aval(body.inputs[K + i])) for i in float_carries]
-    zeros = [_zeros(graph, body.aval(body.inputs[k])) for k in diff_consts]
-    results = apply("scan", *consts, *ct_init, *zeros, *stacked, *xs, *(g[M + j] for j in seeded_ys),
-                    body=back, num_consts=K, num_carry=len(ct_init) + len(zeros), length=length,
+    ct_init = [g[i] if g[i] is not None else zeros(graph, body.aval(body.inputs[K + i])) for i in float_carries]
+    zero_sums = [zeros(graph, body.aval(body.inputs[k])) for k in diff_consts]
+    results = apply("scan", *consts, *ct_init, *zero_sums, *stacked, *xs, *(g[M + j] for j in seeded_ys),
+                    body=back, num_consts=K, num_carry=len(ct_init) + len(zero_sums), length=length,
                     reverse=not reverse)
     contributions: list = [None] * len(operands)
     for i, r in zip(float_carries, results):
         contributions[K + i] = r
     for k, r in zip(diff_consts, results[len(ct_init):]):
         contributions[k] = r
-    for n, r in zip(diff_xs, results[len(ct_init) + len(zeros):]):
+    for n, r in zip(diff_xs, results[len(ct_init) + len(zero_sums):]):
         contributions[K + M + n] = r
     return contributions
 
@@ -177,10 +172,10 @@ def while_adjoint(g, out, *operands, cond, body, num_consts, record=False):
     back = remove_dead(back)
 
     graph = out.graph
-    ct_init = [g[i] if g[i] is not None else _zeros(graph, carries[i]) for i in float_carries]
-    zeros = [_zeros(graph, body.aval(body.inputs[k])) for k in diff_consts]
-    results = apply("scan", *operands[:K], *ct_init, *zeros, *tapes, body=back, num_consts=K,
-                    num_carry=len(ct_init) + len(zeros), length=None, reverse=True)
+    ct_init = [g[i] if g[i] is not None else zeros(graph, carries[i]) for i in float_carries]
+    zero_sums = [zeros(graph, body.aval(body.inputs[k])) for k in diff_consts]
+    results = apply("scan", *operands[:K], *ct_init, *zero_sums, *tapes, body=back, num_consts=K,
+                    num_carry=len(ct_init) + len(zero_sums), length=None, reverse=True)
     contributions: list = [None] * len(operands)
     for i, r in zip(float_carries, results):
         contributions[K + i] = r

@@ -19,7 +19,7 @@ gradient (``where(x > 0, sqrt(x), 0)`` at 0: tangent 0, not NaN), so ``hessian``
 Why not a JVP rule per op: two rules per primitive are two places to keep consistent (STYLE.md,
 "two stores for one rule"); here every primitive's forward mode is its adjoint rule differentiated,
 which the reverse-over-reverse tests (``grad(grad(f))``) already exercise. The price is a sweep over
-the VJP graph, which the optimization passes mostly fold away (the cotangent is a constant zero).
+the VJP graph, which the optimization passes mostly fold away (the cotangent is a constant).
 """
 from __future__ import annotations
 
@@ -30,8 +30,7 @@ import numpy as np
 from graphc.dims import argument_shape
 from graphc.errors import DifferentiationError
 from graphc.graph import Graph
-from graphc.passes.autodiff import differentiate, vjp_graph
-from graphc.ops import apply
+from graphc.passes.autodiff import differentiate, vjp_graph, zeros
 from graphc.tracer import Tracer, add_constant, building
 
 
@@ -69,13 +68,9 @@ def jvp_graph(graph: Graph, wrt: Sequence[int]) -> tuple[Graph, list[int]]:
         new.make_constant(node, generic.uniform(1.0, 2.0, data["shape"]).astype(data["dtype"]))
     by_output = dict(zip(floats, pushed))
     with building(new):
-        outputs = [by_output[i] if i in by_output else _zeros_like(new, n) for i, n in enumerate(graph.outputs)]
+        outputs = [by_output[i] if i in by_output else zeros(new, new.aval(n)).node
+                   for i, n in enumerate(graph.outputs)]
     new.inputs = list(graph.inputs) + tangents
     new.outputs = list(graph.outputs) + outputs
     return new, tangents
 
-
-def _zeros_like(graph: Graph, node: int) -> int:
-    data = graph[node]
-    zero = Tracer(graph, add_constant(graph, np.zeros((), data["dtype"])))
-    return zero.node if data["shape"] == () else apply("broadcast_to", zero, shape=tuple(data["shape"])).node
