@@ -5,9 +5,32 @@ import inspect
 
 import numpy as np
 
-from graphc.errors import GraphcError
-from graphc.tracer import Tracer
-from graphc.tree import TreeDef
+from graphc.errors import DifferentiationError, GraphcError
+from graphc.graph import Graph, type_name
+from graphc.tracer import Static, Tracer, is_static
+from graphc.tree import TreeDef, tree_flatten
+
+
+def differentiated_inputs(graph: Graph, args: tuple, argnums, name: str) -> tuple[tuple[int, ...], list[int]]:
+    """The argument numbers ``argnums`` names, and the positions in ``graph.inputs`` (the traced call's
+    dynamic leaves) of their leaves, in order; a DifferentiationError for a static or a non-float one."""
+    nums = normalize_argnums(argnums, len(args), name)
+    for i in nums:
+        if isinstance(args[i], Static):
+            raise DifferentiationError(f"{name}: argnums {argnums!r} includes argument {i}, which is static; "
+                                       "a static argument is a constant of the compiled code and has no gradient")
+    sizes = [sum(not is_static(leaf) for leaf in tree_flatten(a)[0]) for a in args]
+    starts = np.cumsum([0] + sizes).tolist()
+    positions = []
+    for i in nums:
+        for position in range(starts[i], starts[i + 1]):
+            data = graph[graph.inputs[position]]
+            if data["dtype"].kind != "f":
+                raise DifferentiationError(
+                    f"{name} of argument {i} ({data.get('name')}: {type_name(data['shape'], data['dtype'])}) "
+                    "needs floating-point input; pass it as a float (3.0, not 3) or cast with .astype(float)")
+            positions.append(position)
+    return nums, positions
 
 
 def normalize_argnums(argnums, nargs: int, name: str) -> tuple[int, ...]:

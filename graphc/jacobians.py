@@ -17,11 +17,11 @@ import math
 
 import numpy as np
 
-from graphc.arguments import normalize_argnums
+from graphc.arguments import differentiated_inputs
 from graphc.errors import DifferentiationError, SignatureError
 from graphc.graph import Graph
 from graphc.ops import apply
-from graphc.tracer import Static, Tracer, add_constant, aval_of, building, flatten_call, is_static, trace_function
+from graphc.tracer import Tracer, add_constant, aval_of, building, flatten_call, trace_function
 from graphc.tree import TreeDef, tree_flatten
 
 
@@ -70,14 +70,12 @@ def vjp_traced(fun, args: tuple, parent: Graph | None = None) -> Graph:
                                        f"{forward[node]['dtype']}; pass it as a float")
     floats = [i for i, n in enumerate(forward.outputs) if forward[n]["dtype"].kind == "f"]
     graph, _ = vjp_graph(forward, floats, list(range(len(forward.inputs))))
-    with building(graph):  # every output has a cotangent input; the non-float ones are not read
-        ignored = [graph.add_node("input", shape=forward[forward.outputs[i]]["shape"],
-                                  dtype=np.dtype(aval_of(c_leaves[i], "cotangent").dtype), name=f"cotangent{i}")
-                   for i in range(len(forward.outputs)) if i not in floats]
-    cotangents, it = [], iter(graph.inputs[len(forward.inputs):])
-    extra = iter(ignored)
-    for i in range(len(forward.outputs)):
-        cotangents.append(next(it) if i in floats else next(extra))
+    seeded = dict(zip(floats, graph.inputs[len(forward.inputs):]))
+    with building(graph):  # every output takes a cotangent; a non-float one's input is not read
+        cotangents = [seeded[i] if i in seeded else graph.add_node(
+                          "input", shape=forward[node]["shape"], dtype=aval_of(c_leaves[i], "cotangent").dtype,
+                          name=f"cotangent{i}")
+                      for i, node in enumerate(forward.outputs)]
     graph.inputs = list(forward.inputs) + cotangents
     graph.captures = dict(forward.captures)
     graph.in_tree = flatten_call(args)[1]
@@ -94,23 +92,12 @@ def jacobian_traced(fun, args: tuple, kwargs: dict, argnums, forward_mode: bool,
     from graphc.passes.forward import jvp_graph
 
     traced = trace_function(fun, args, kwargs, parent=parent)
-    nums = normalize_argnums(argnums, len(args), name)
-    for i in nums:
-        if isinstance(args[i], Static):
-            raise DifferentiationError(f"{name}: argnums {argnums!r} includes argument {i}, which is static; a "
-                                       "static argument is a constant of the compiled code and has no derivative")
-    counts = [sum(not is_static(leaf) for leaf in tree_flatten(a)[0]) for a in args]
-    starts = np.cumsum([0] + counts).tolist()
-    wrt = [p for i in nums for p in range(starts[i], starts[i + 1])]
+    nums, wrt = differentiated_inputs(traced, args, argnums, name)
     outputs = [traced[n] for n in traced.outputs]
     if any(data["dtype"].kind != "f" for data in outputs):
         raise DifferentiationError(f"{name} needs floating-point outputs; the function returns "
                                    f"{[str(d['dtype']) for d in outputs]}")
     ins = [traced[traced.inputs[p]] for p in wrt]
-    for data in ins:
-        if data["dtype"].kind != "f":
-            raise DifferentiationError(f"{name} of {data.get('name')} ({data['dtype']}) needs floating-point input; "
-                                       "pass it as a float (3.0, not 3) or cast with .astype(float)")
     if forward_mode:
         pushed, basis_inputs = jvp_graph(traced, wrt)  # outputs: primal outputs, then J t
         basis_shapes = [tuple(d["shape"]) for d in ins]

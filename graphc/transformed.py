@@ -18,9 +18,9 @@ from typing import Callable
 import numpy as np
 
 from graphc.errors import ArgumentShapeError, DifferentiationError, GraphcError, SignatureError, user_frame
-from graphc.graph import Graph, type_name
+from graphc.graph import Graph
 from graphc.tracer import (
-    Static, Tracer, aval_of, current_graph, flatten_call, inline, is_static, split_static, trace_function,
+    Static, Tracer, aval_of, current_graph, flatten_call, inline, split_static, trace_function,
 )
 from graphc.tree import LEAF, TreeDef, tree_flatten, tree_unflatten
 from graphc.passes import GRAPH_PASSES, LOOP_PASSES, PassStats, run_pipeline
@@ -28,7 +28,7 @@ from graphc.passes.autodiff import differentiate
 from graphc.numpy_tier import build_numpy_runner
 from graphc.runner import array_key, make_router, make_runner
 from graphc.tiers import Signature, collector_paused, tier_mode
-from graphc.arguments import (as_tuple, example_argument, kernel_args, normalize_argnums, parameter_names,
+from graphc.arguments import (as_tuple, differentiated_inputs, example_argument, kernel_args, parameter_names,
                               signature_key, zero_d_positions)
 
 
@@ -189,11 +189,8 @@ class Transformed:
 
     def _gradient_graph(self, forward: Graph, args: tuple) -> Graph:
         name = self.mode
-        nums = normalize_argnums(self.argnums, len(args), name)
-        for i in nums:
-            if isinstance(args[i], Static):
-                raise DifferentiationError(f"{name}: argnums {self.argnums!r} includes argument {i}, which is static; "
-                                           "a static argument is a constant of the compiled code and has no gradient")
+        nums, positions = differentiated_inputs(forward, args, self.argnums, name)
+        wrt = [forward.inputs[p] for p in positions]
         aux, aux_tree = [], None
         if self.has_aux:
             tree = forward.out_tree
@@ -207,17 +204,6 @@ class Transformed:
         if len(forward.outputs) != 1:
             raise DifferentiationError(f"{name} needs a function with one scalar output; it returned a pytree "
                                        f"{forward.out_tree!r} of {len(forward.outputs)} values")
-        sizes = [sum(not is_static(leaf) for leaf in tree_flatten(a)[0]) for a in args]
-        starts = np.cumsum([0] + sizes).tolist()
-        wrt = []
-        for i in nums:
-            for node in forward.inputs[starts[i]:starts[i + 1]]:
-                data = forward[node]
-                if data["dtype"].kind != "f":
-                    raise DifferentiationError(
-                        f"{name} of argument {i} ({data.get('name')}: {type_name(data['shape'], data['dtype'])}) "
-                        "needs floating-point input; pass it as a float (3.0, not 3) or cast with .astype(float)")
-                wrt.append(node)
         value = forward.outputs[0]
         graph, grads = differentiate(forward, value, wrt)
         arg_trees = [tree_flatten(args[i])[1] for i in nums]
