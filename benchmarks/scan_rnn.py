@@ -6,7 +6,8 @@
 Value and gradient (with respect to W, U, b, h0 and xs) of ``h = tanh(W @ h + U @ x[t] + b)`` with
 H=16, D=8, loss ``sum(h_T) + 0.5 * sum_t sum(h_t ** 2)``. For each length T it runs, each in a fresh
 Python process with an empty compile cache, the time from the process start to the first value and
-gradient (imports included; the median of --first-reps processes), then per-call medians of graphc and JAX interleaved in one process.
+gradient (imports included; the median of --first-reps processes), then per-call medians of graphc
+and JAX interleaved in one process.
 It also prints the optimized graph's node count, which must be the same for every T, and checks the
 targets of the control-flow issue. BLAS runs on one thread for both.
 """

@@ -17,7 +17,7 @@ from graphc.control import cond, fori_loop, scan, while_loop
 __version__ = "0.1.0"
 
 __all__ = [
-    "GraphcError", "Graph", "cond", "fori_loop", "grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jit", "jvp", "logsumexp", "relu", "scan",
-    "sigmoid", "softmax", "stop_gradient", "ravel_pytree", "trace", "tree_flatten", "tree_unflatten", "value_and_grad", "vjp",
-    "vmap", "while_loop",
+    "GraphcError", "Graph", "cond", "fori_loop", "grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jit",
+    "jvp", "logsumexp", "relu", "scan", "sigmoid", "softmax", "stop_gradient", "ravel_pytree", "trace",
+    "tree_flatten", "tree_unflatten", "value_and_grad", "vjp", "vmap", "while_loop",
 ]

@@ -1,8 +1,9 @@
 r"""Graphviz DOT output for a Graph: op and type on every node, the passes told apart by style.
 
 Inputs are green, constants grey, the forward pass white, the backward pass (adjoint nodes) red,
-forward-mode tangent nodes orange, outputs bold. A fused loop is one blue box per value that leaves it; the boxes of one loop sit in
-one dashed cluster whose label says how many ops the loop runs, so an optimized graph stays small.
+forward-mode tangent nodes orange, outputs bold. A fused loop is one blue box per value that leaves
+it; the boxes of one loop sit in one dashed cluster whose label says how many ops the loop runs, so an
+optimized graph stays small.
 
 >>> import graphc
 >>> dot = graphc.trace(lambda x, y: (x + y) * x, 1.0, 2.0).to_dot()

@@ -87,8 +87,8 @@ class OpDef:
         batch: ``(batched, *operands, **attrs) -> result``, the op over a leading batch axis: the operands
             flagged in ``batched`` have one, and so must the result (see :mod:`graphc.passes.batching`).
             Built from NumPy calls on tracers, like ``adjoint``. None for elementwise ops, which
-            broadcasting batches (:func:`graphc.passes.batching.batch_elementwise`), and for ops not
-            batched yet (loops, gathers), which the batching pass leaves per example.
+            broadcasting batches (:func:`graphc.passes.batching.batch_elementwise`), and for ops with
+            no rule yet (loops, gathers), which the batching pass runs once per example in a scan.
     """
 
     name: str
