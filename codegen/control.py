@@ -17,7 +17,7 @@ outputs go into arrays allocated once before it::
 Names inside a body start with the loop's own prefix (``s12_``; ``s12_s30_`` one level deeper), so
 every line still maps back to its node. A ``while_loop`` is a ``while True`` loop with a ``break``;
 one that records (for the reverse sweep) stores each step's carries in arrays that double in size
-when full. A ``cond`` is an ``if``/``else``.
+when full. A ``cond`` is an ``if``/``else``; a ``checkpoint`` is its body's statements in line.
 """
 from __future__ import annotations
 
@@ -208,5 +208,16 @@ def emit_cond(graph, node: int, names: dict, constants: dict, prefix: str, emit_
     return "\n".join(lines)
 
 
-#: How emit.py writes each control-flow op.
-CONTROL_EMITTERS = {"scan": emit_scan, "while_loop": emit_while, "cond": emit_cond}
+def emit_checkpoint(graph, node: int, names: dict, constants: dict, prefix: str, emit_graph) -> str:
+    """A call: the body's statements in line, under its own prefix (``graphc.ops.calls``)."""
+    body = graph[node]["attrs"]["body"]
+    inner = dict(zip(body.inputs, (names[u] for u in graph.operands(node))))
+    _, statements = emit_graph(body, inner, constants, f"{prefix}k{node}_")
+    lines = [f"# checkpoint %{node}", *statements]
+    results = _result_names(graph, node, names, prefix)
+    lines += [f"{name} = {inner[body.outputs[i]]}" for i, name in results.items()]
+    return "\n".join(lines)
+
+
+#: How emit.py writes each op that holds bodies.
+CONTROL_EMITTERS = {"scan": emit_scan, "while_loop": emit_while, "cond": emit_cond, "checkpoint": emit_checkpoint}

@@ -10,14 +10,14 @@ from graphc.ops.composite import logsumexp, softmax
 from graphc.ops.elementwise import relu, sigmoid
 from graphc.tree import ravel_pytree, tree_flatten, tree_unflatten
 from graphc.api import (
-    grad, hessian, hvp, jacfwd, jacobian, jacrev, jit, jvp, stop_gradient, trace, value_and_grad, vjp, vmap,
+    checkpoint, custom_jvp, custom_vjp, grad, hessian, hvp, jacfwd, jacobian, jacrev, jit, jvp, stop_gradient, trace, value_and_grad, vjp, vmap,
 )
 from graphc.control import cond, fori_loop, scan, while_loop
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "GraphcError", "Graph", "cond", "fori_loop", "grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jit",
+    "GraphcError", "Graph", "checkpoint", "cond", "custom_jvp", "custom_vjp", "fori_loop", "grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jit",
     "jvp", "logsumexp", "relu", "scan", "sigmoid", "softmax", "stop_gradient", "ravel_pytree", "trace",
     "tree_flatten", "tree_unflatten", "value_and_grad", "vjp", "vmap", "while_loop",
 ]

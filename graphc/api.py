@@ -17,8 +17,9 @@ from graphc.graph import Graph
 from graphc.tracer import trace_function
 from graphc.arguments import as_tuple, parameter_names
 from graphc.transformed import Transformed, _unpickle_transformed
+from graphc.custom import checkpoint, custom_jvp, custom_vjp
 
-__all__ = ["grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jit", "jvp", "stop_gradient", "trace", "vjp",
+__all__ = ["checkpoint", "custom_jvp", "custom_vjp", "grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jit", "jvp", "stop_gradient", "trace", "vjp",
            "value_and_grad", "vmap",
            "Transformed", "_unpickle_transformed"]
 

@@ -30,8 +30,9 @@ from graphc.ops import LEAF_OPS, REGISTRY, Aval, Results
 from graphc.tree import LEAF, TreeDef
 
 
-#: Attribute keys that hold body graphs (control-flow nodes): listed nested, never as ``key=value``.
-BODY_ATTRS = ("body", "cond", "branches")
+#: Attribute keys that hold body graphs (loops, branches, calls, custom rules): listed nested, never as
+#: ``key=value``.
+BODY_ATTRS = ("body", "cond", "branches", "bwd")
 
 
 def body_graphs(data: dict) -> list:

@@ -132,6 +132,8 @@ def _backpropagate(graph: Graph, new: Graph, node: int, cotangents: dict, active
     for u, c in zip(operands, contributions):
         if c is None or u not in active:
             continue
+        if isinstance(c, Exception):  # a rule that cannot differentiate this operand, which a gradient needs
+            raise c
         if op.singular and not _known_nonzero(new, g):
             c = np.where(g == 0, 0.0, c)
         c = _fit(new, c, graph.aval(u))

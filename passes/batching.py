@@ -9,10 +9,16 @@ of a graph in order and builds each into the graph being built (:func:`graphc.tr
   broadcasting batches them once each batched operand has as many axes as the widest one
   (:func:`batch_elementwise`).
 
-An op with no rule (loops, branches, integer-array gathers and scatters) is batched by running it once
-per example, in a scan over the batch axis: correct for every op, but a loop. :func:`can_batch` says
-whether an op has a rule of its own; the NumPy tier's loop fission (:mod:`graphc.passes.fission`) moves
-only such nodes out of a loop.
+A rule for an op of several results (a loop, a branch, a call) gives all of them, each batched. Loops
+and branches batch their bodies with :func:`batch_graph`: a scan walks a batch of sequences as a
+sequence of batches, a carry is batched only once something batched flows into it, a ``cond`` whose
+predicate varies per example runs both branches and selects (as JAX does), and a ``while_loop`` whose
+condition varies runs until every example is done, each keeping its carry once its own is.
+
+A node whose rule declines its operands (a gather by per-example indices, a gradient's recording
+while_loop whose trip count varies) is batched by running it once per example, in a scan over the
+batch axis: correct for every op, but a loop. :func:`can_batch` says whether an op has a rule of its
+own; the NumPy tier's loop fission (:mod:`graphc.passes.fission`) moves only such nodes out of a loop.
 """
 from __future__ import annotations
 
@@ -75,15 +81,18 @@ def batch_nodes(graph: Graph, nodes: Iterable[int], values: dict) -> None:
             values[node] = (_copy(data, tracers), False)
             continue
         rule = batching_rule(op)
-        if rule is None:
+        result = rule(batched, *tracers, **data["attrs"]) if rule is not None else None
+        if result is None:  # no rule, or one that declines these attributes
             values[node] = (_batch_by_loop(data, tracers, batched), True)
             continue
-        result = rule(batched, *tracers, **data["attrs"])
-        if tuple(result.shape[1:]) != tuple(data["shape"]) or result.dtype != data["dtype"]:
-            raise GraphcInternalError(
-                f"the batching rule of '{op}' made {result.dtype}{list(result.shape)} for one example's "
-                f"{data['dtype']}{list(data['shape'])} (graphc bug; please report)")
-        values[node] = (result, True)
+        several = "results" in data  # the rule gives every result, each batched; its unpacks read them
+        expected = data["results"] if several else [(data["shape"], data["dtype"])]
+        for made, (shape, dtype) in zip(result if several else [result], expected):
+            if tuple(made.shape[1:]) != tuple(shape) or made.dtype != dtype:
+                raise GraphcInternalError(
+                    f"the batching rule of '{op}' made {made.dtype}{list(made.shape)} for one example's "
+                    f"{dtype}{list(shape)} (graphc bug; please report)")
+        values[node] = (tuple(result) if several else result, True)
 
 
 def _batch_by_loop(data: dict, operands: list, batched: tuple):
@@ -120,9 +129,21 @@ def _copy(data: dict, operands: list) -> Tracer:
     return Tracer(graph, node)
 
 
-def batch_graph(graph: Graph, batched: list[bool], size: int) -> Graph:
+def batched_outputs(graph: Graph, batched: list[bool]) -> list[bool]:
+    """Which outputs of ``graph`` depend on a batched input (those :func:`batch_graph` batches by
+    itself: a node is batched when any of its operands is)."""
+    reached: set[int] = set()
+    for node, b in zip(graph.inputs, batched):
+        if b and node not in reached:
+            reached |= {node} | graph.dag.reachable(node, upstream=False)
+    return [node in reached for node in graph.outputs]
+
+
+def batch_graph(graph: Graph, batched: list[bool], size: int, out_batched: list[bool] | None = None) -> Graph:
     """``graph`` for a batch of ``size`` examples: input ``i`` gains a leading batch axis where
-    ``batched[i]``, and every output has one (an output the same for every example is broadcast)."""
+    ``batched[i]``, and every output has one (an output the same for every example is broadcast);
+    with ``out_batched``, only the outputs it flags, the others staying as they are (each must then
+    not depend on a batched input, see :func:`batched_outputs`)."""
     new = Graph()
     new.dim_scope, new.out_tree = graph.dim_scope, graph.out_tree
     values: dict = {}
@@ -134,9 +155,12 @@ def batch_graph(graph: Graph, batched: list[bool], size: int) -> Graph:
             values[node] = (Tracer(new, new.add_node("input", shape=shape, dtype=data["dtype"], **extra)), b)
         batch_nodes(graph, [n for n in graph.topo_order() if n not in values], values)
         outputs = []
-        for node in graph.outputs:
+        for node, wanted in zip(graph.outputs, out_batched or [True] * len(graph.outputs)):
             value, b = values[node]
-            outputs.append(value if b else apply("broadcast_to", value, shape=(size,) + tuple(value.shape)))
+            if b and not wanted:
+                raise GraphcInternalError(f"output %{node} depends on a batched input (graphc bug; please report)")
+            outputs.append(apply("broadcast_to", value, shape=(size,) + tuple(value.shape)) if wanted and not b
+                           else value)
     new.inputs = [values[n][0].node for n in graph.inputs]
     new.outputs = [t.node for t in outputs]
     return new

@@ -195,3 +195,41 @@ def cond_adjoint(g, out, pred, *operands, branches):
         if any(paths[position] for _, paths in joints):
             contributions[1 + k] = r
     return contributions
+
+
+def checkpoint_adjoint(g, out, *operands, body, function):
+    """A checkpoint's VJP is a checkpoint again: its body recomputes the forward body from the
+    operands, then applies its adjoint, all inside one node (see :mod:`graphc.ops.calls`)."""
+    seeded = [i for i, c in enumerate(g) if c is not None and _floating(body, body.outputs[i])]
+    wrt = [k for k in range(len(operands)) if _floating(body, body.inputs[k])]
+    joint, paths = vjp_graph(body, seeded, wrt)
+    results = apply("checkpoint", *operands, *(g[i] for i in seeded), body=remove_dead(joint), function=function)
+    contributions: list = [None] * len(operands)
+    for k, r, path in zip(wrt, results, paths):
+        if path:
+            contributions[k] = r
+    return contributions
+
+
+def custom_vjp_adjoint(g, out, *operands, bwd, num_outputs, num_residuals, num_consts, num_args, function):
+    """The user's rule, inlined: ``bwd(consts, residuals, cotangents)`` gives the arguments'
+    cotangents. Nothing flows to the results, the residuals or the rule's own closure; a value the
+    function read from an enclosing function (not an argument) gets an error, raised only if a
+    gradient needs it (``custom_vjp`` rules give cotangents of the arguments alone)."""
+    from graphc.tracer import inline
+
+    graph = out.graph
+    outs = operands[:num_outputs]
+    residuals = operands[num_outputs:num_outputs + num_residuals]
+    consts = operands[num_outputs + num_residuals:num_outputs + num_residuals + num_consts]
+    first_arg = num_outputs + num_residuals + num_consts
+    cts = [c if c is not None else zeros(graph, graph.aval(o.node)) for c, o in zip(g, outs)]
+    arg_cts = inline(bwd, list(consts) + list(residuals) + cts)
+    where = graph[out.node].get("loc")
+    closed_over = DifferentiationError(
+        f"{function} has a custom gradient rule, but it reads a traced value of an enclosing function that is "
+        "not one of its arguments; the rule gives no gradient for that value: pass it as an argument"
+        + (f" (called at {where})" if where else ""))
+    captured = len(operands) - first_arg - num_args
+    return [None] * first_arg + [c if _floating(graph, a.node) else None for c, a in
+                                 zip(arg_cts, operands[first_arg:first_arg + num_args])] + [closed_over] * captured

@@ -1,11 +1,11 @@
 """Dead-code elimination: remove every node that no output needs (inputs always stay).
 
-Bodies: recurses into every loop and branch body, and narrows the loop and branch nodes themselves.
-A scan drops the stacked outputs nobody reads and the carries that neither the rest of the graph nor
-the body's needed outputs depend on; every control node drops the operands (weights, ``xs``) its
-bodies no longer read; a cond drops unused results. Narrowing one loop can free another's results
-(the reverse scan of a gradient stops reading a residual the forward scan stacked), so it runs until
-nothing changes.
+Bodies: recurses into every loop, branch and call body, and narrows those nodes themselves. A scan
+drops the stacked outputs nobody reads and the carries that neither the rest of the graph nor the
+body's needed outputs depend on; every such node drops the operands (weights, ``xs``) its bodies no
+longer read; a cond and a checkpoint drop unused results. Narrowing one loop can free another's
+results (the reverse scan of a gradient stops reading a residual the forward scan stacked), so it runs
+until nothing changes.
 """
 from __future__ import annotations
 
@@ -58,8 +58,8 @@ def _narrowed_body(body: Graph, inputs: list, outputs: list) -> Graph:
 
 def _narrow(graph: Graph, node: int) -> bool:
     """Narrow one control node to what is used; True if it changed."""
-    op = graph[node]["op"]
-    return {"scan": _narrow_scan, "while_loop": _narrow_while, "cond": _narrow_cond}[op](graph, node)
+    narrow = _NARROWERS.get(graph[node]["op"])
+    return narrow(graph, node) if narrow is not None else False
 
 
 def _narrow_scan(graph: Graph, node: int) -> bool:
@@ -124,6 +124,26 @@ def _narrow_cond(graph: Graph, node: int) -> bool:
     _rebuild(graph, node, [operands[0]] + [operands[1 + k] for k in kept], used,
              dict(data["attrs"], branches=narrowed))
     return True
+
+
+def _narrow_checkpoint(graph: Graph, node: int) -> bool:
+    data = graph[node]
+    body = data["attrs"]["body"]
+    used = sorted(_used_results(graph, node))
+    read = _reads(body, [body.outputs[i] for i in used])
+    operands = graph.operands(node)
+    kept = [k for k in range(len(operands)) if body.inputs[k] in read]
+    if len(used) == len(data["results"]) and len(kept) == len(operands):
+        return False
+    narrowed = _narrowed_body(body, [body.inputs[k] for k in kept], [body.outputs[i] for i in used])
+    _rebuild(graph, node, [operands[k] for k in kept], used, dict(data["attrs"], body=narrowed))
+    return True
+
+
+#: How each node with several results narrows; a ``custom_vjp`` node (gone once simplification has
+#: run) keeps its interface.
+_NARROWERS = {"scan": _narrow_scan, "while_loop": _narrow_while, "cond": _narrow_cond,
+              "checkpoint": _narrow_checkpoint}
 
 
 def _rebuild(graph: Graph, node: int, operands: list, results: list, attrs: dict) -> None:

@@ -5,8 +5,11 @@ included, and the same shape and dtype. So ``x*1 -> x`` is here but ``x*0 -> 0``
 (``inf*0`` is NaN), ``x+0 -> x`` only for ``-0.0`` (``-0.0 + 0.0`` is ``+0.0``, not ``-0.0``), and
 not ``x*(-1) -> -x`` (on x86 a NaN times -1 keeps its sign bit, negation flips it).
 
-Bodies: simplifies inside every loop and branch body (their counts add to the graph's); loop and
-branch nodes themselves match no rule.
+Bodies: simplifies inside every loop and branch body (their counts add to the graph's).
+
+One rule is not algebra: optimization runs after differentiation, so the results of a ``custom_vjp``
+node (a function with its own gradient rule, :mod:`graphc.ops.calls`) are replaced by the values
+they pass through, and the node is left dead.
 """
 from __future__ import annotations
 
@@ -189,6 +192,14 @@ def _loop_invariant_xs(graph: Graph, node: int) -> int | None:
                           adjoint_of=data.get("adjoint_of"), loc=data.get("loc"))
 
 
+def _custom_rule_result(graph: Graph, node: int) -> int | None:
+    # Optimization runs after differentiation: a custom rule's result is the value its function made.
+    (source,) = graph.operands(node)
+    if graph[source]["op"] != "custom_vjp":
+        return None
+    return graph.operands(source)[graph[node]["attrs"]["index"]]
+
+
 RULES = (
     Rule("x*1 -> x", ("multiply",), lambda g, n: _either(g, n, lambda g, o: _is(g, o, 1.0))),
     Rule("x/1 -> x", ("divide",), lambda g, n: _keep(g, n, 0, lambda g, o: _is(g, o, 1.0))),
@@ -204,6 +215,7 @@ RULES = (
     Rule("where(constant cond, a, b) -> a or b", ("where",), _constant_condition),
     Rule("broadcast_to(reshape(x)) -> broadcast_to(x)", ("broadcast_to",), _broadcast_of_reshape),
     Rule("scan over xs equal at every step -> a weight of the body", ("scan",), _loop_invariant_xs),
+    Rule("result of a custom gradient rule -> the function's value", ("unpack",), _custom_rule_result),
 )
 
 

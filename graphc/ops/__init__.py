@@ -70,7 +70,8 @@ class OpDef:
         shape: ``(*avals, **attrs) -> Aval``.
         reference: ``(*arrays, **attrs) -> ndarray``, the NumPy oracle.
         adjoint: ``(g, out, *operands, **attrs) -> tuple`` of one cotangent (or None) per operand,
-            built from NumPy calls on tracers; or ``NONDIFFERENTIABLE``.
+            built from NumPy calls on tracers; or ``NONDIFFERENTIABLE``. An operand the rule cannot
+            differentiate gets an exception, raised only if a gradient needs that operand.
         emit: array Numba emission, a format string over operand names or ``(args, attrs) -> str``.
         scalar_emit: the same for one element, used inside fused loops; None if not elementwise.
         numpy: the NumPy callables that dispatch to this op.
@@ -86,9 +87,11 @@ class OpDef:
             SVML); on big arrays codegen calls NumPy for it (in ``numba.objmode``) instead of fusing it.
         batch: ``(batched, *operands, **attrs) -> result``, the op over a leading batch axis: the operands
             flagged in ``batched`` have one, and so must the result (see :mod:`graphc.passes.batching`).
-            Built from NumPy calls on tracers, like ``adjoint``. None for elementwise ops, which
-            broadcasting batches (:func:`graphc.passes.batching.batch_elementwise`), and for ops with
-            no rule yet (loops, gathers), which the batching pass runs once per example in a scan.
+            Built from NumPy calls on tracers, like ``adjoint``; for an op of several results, a tuple
+            of them. None for elementwise ops, which broadcasting batches
+            (:func:`graphc.passes.batching.batch_elementwise`). A rule may return None for operands it
+            does not handle (a gather's per-example indices): the batching pass then runs the node once
+            per example, in a scan.
     """
 
     name: str
@@ -301,3 +304,4 @@ def operations_table() -> str:
 from graphc.ops import elementwise, reduce, linalg, shape, composite, fused  # noqa: E402,F401
 from graphc.ops import ufuncs, scans, differences, manip, joins, contract, gather  # noqa: E402,F401
 from graphc.ops import control  # noqa: E402,F401
+from graphc.ops import calls  # noqa: E402,F401
