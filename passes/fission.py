@@ -189,6 +189,8 @@ class _Plan:
         products = {e for e in self.sums.values() if self._outer_factors(e)}  # summed without forming them
         batched = [n for n in self.prefix if self.batched[n]] + self.suffix + self._stacked_reads()
         batched = [n for n in batched if n not in products]
+        if any(None in self.body[n]["shape"] for n in batched):
+            return False  # a size known only at run time (a while_loop's record): the bound cannot be checked
         size = sum(math.prod(self.body[n]["shape"]) * self.body[n]["dtype"].itemsize for n in batched)
         return size * int(self.length) <= MAX_BATCHED_BYTES
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from graphc.errors import GraphcInternalError
-from graphc.ops import STRUCTURAL, Aval, Results, defop
+from graphc.ops import STRUCTURAL, Aval, Results, apply, batch_size, defop, lift
 
 
 def _check(condition: bool, message: str) -> None:
@@ -102,6 +102,48 @@ def _scan_reference(*operands, body, num_consts, num_carry, length, reverse, eva
     return tuple(np.asarray(c) for c in carry) + ys
 
 
+def _carried_batch(body, leading: list, carry: list, trailing: list) -> list:
+    """Which carries a loop must batch: those batched on entry, and those the body makes batched from
+    batched values, repeated until nothing changes (a carry read from a batched one becomes batched)."""
+    from graphc.passes.batching import batched_outputs  # passes stand to the right of ops
+
+    while True:
+        made = batched_outputs(body, leading + carry + trailing)[:len(carry)]
+        grown = [c or m for c, m in zip(carry, made)]
+        if grown == carry:
+            return carry
+        carry = grown
+
+
+def _with_batch(x, size: int):
+    """``x`` (the same for every example) broadcast along a new leading batch axis."""
+    return apply("broadcast_to", x, shape=(size,) + tuple(x.shape))
+
+
+def _swap_leading(x):
+    """``x`` with its first two axes exchanged: a batch of sequences <-> a sequence of batches."""
+    return apply("transpose", x, axes=(1, 0) + tuple(range(2, len(x.shape))))
+
+
+def _scan_batch(batched, *operands, body, num_consts, num_carry, length, reverse):
+    # One scan over the batched values: a batched xs (B, T, ...) is walked as (T, B, ...), a carry is
+    # batched only if it is or becomes batched, and each step's y comes out as (T, B, ...).
+    from graphc.passes.batching import batch_graph, batched_outputs
+
+    K, M = num_consts, num_carry
+    size = batch_size(batched, operands)
+    consts, xs = list(batched[:K]), list(batched[K + M:])
+    carry = _carried_batch(body, consts, list(batched[K:K + M]), xs)
+    ys = batched_outputs(body, consts + carry + xs)[M:]
+    init = [_with_batch(x, size) if c and not b else x
+            for x, b, c in zip(operands[K:K + M], batched[K:K + M], carry)]
+    steps = [_swap_leading(x) if b else x for x, b in zip(operands[K + M:], xs)]
+    results = apply("scan", *operands[:K], *init, *steps, body=batch_graph(body, consts + carry + xs, size, carry + ys),
+                    num_consts=K, num_carry=M, length=length, reverse=reverse)
+    return tuple([r if c else _with_batch(r, size) for r, c in zip(results[:M], carry)]
+                 + [_swap_leading(r) if b else _with_batch(r, size) for r, b in zip(results[M:], ys)])
+
+
 def _scan_adjoint(g, out, *operands, **attrs):
     from graphc.passes.control_ad import scan_adjoint  # rules that differentiate bodies are a pass
 
@@ -109,6 +151,7 @@ def _scan_adjoint(g, out, *operands, **attrs):
 
 
 defop("scan", arity=None, shape=_scan_shape, reference=_scan_reference, adjoint=_scan_adjoint, emit=STRUCTURAL,
+      batch=_scan_batch,
       doc="graphc.scan: a loop over the leading axis of `xs` with carried state; one node for any length")
 
 
@@ -144,6 +187,75 @@ def _while_reference(*operands, cond, body, num_consts, record=False, evaluator=
     return results
 
 
+def _while_batch(batched, *operands, cond, body, num_consts, record=False):
+    # A condition the same for every example: one loop over batched carries. A condition per example:
+    # the loop runs while any example's holds, and an example whose condition fails keeps its carry.
+    from graphc.passes.batching import batch_graph, batched_outputs
+
+    K = num_consts
+    size = batch_size(batched, operands)
+    consts = list(batched[:K])
+    natural = _carried_batch(body, consts, list(batched[K:]), [])
+    per_example = batched_outputs(cond, consts + natural)[0]
+    if per_example and record:
+        from graphc.mapping import BatchingError
+
+        raise BatchingError("vmap of a gradient through a while_loop whose trip count differs from example to "
+                            "example: the reverse sweep of each would walk a record of its own length; map "
+                            "inside the gradient instead (grad of a sum over vmap)")
+    # Per example, every carry is batched (an example that stops keeps its own); recording, too (the
+    # record of a carry needs the batch axis), and the condition then reads equal batched values.
+    carry = [True] * len(natural) if per_example or record else natural
+    init = [_with_batch(x, size) if c and not b else x for x, b, c in zip(operands[K:], batched[K:], carry)]
+    test_batched = batched_outputs(cond, consts + carry)[0]
+    test = batch_graph(cond, consts + carry, size, [test_batched])
+    step = batch_graph(body, consts + carry, size, carry)
+    if per_example:
+        step = _unless_done(test, step)
+    if test_batched:
+        test = _any_holds(test)
+    results = apply("while_loop", *operands[:K], *init, cond=test, body=step, num_consts=K, record=record)
+    M = len(carry)
+    out = [r if c else _with_batch(r, size) for r, c in zip(results[:M], carry)]
+    if record:  # the trip count (the same for every example), then each carry's record, (steps, batch...)
+        out += [_with_batch(results[M], size)]
+        out += [_swap_leading(r) for r in results[M + 1:]]
+    return tuple(out)
+
+
+def _rebuilt(template, build):
+    """A graph with ``template``'s inputs whose outputs are ``build(input tracers)``."""
+    from graphc.graph import Graph
+    from graphc.tracer import Tracer, building
+
+    graph = Graph()
+    with building(graph):
+        for node in template.inputs:
+            data = template[node]
+            graph.inputs.append(graph.add_node("input", shape=data["shape"], dtype=data["dtype"],
+                                               name=data.get("name")))
+        graph.outputs = [t.node for t in build([Tracer(graph, n) for n in graph.inputs])]
+    return graph
+
+
+def _any_holds(test):
+    from graphc.tracer import inline
+
+    return _rebuilt(test, lambda args: [np.sum(inline(test, args)[0].astype(np.int64)) > 0])
+
+
+def _unless_done(test, step):
+    from graphc.tracer import inline
+
+    def build(args):
+        K = len(args) - len(step.outputs)
+        running = inline(test, args)[0]
+        return [apply("where", lift(running, len(new.shape) - 1), new, old)
+                for new, old in zip(inline(step, args), args[K:])]
+
+    return _rebuilt(step, build)
+
+
 def _while_adjoint(g, out, *operands, **attrs):
     from graphc.passes.control_ad import while_adjoint
 
@@ -151,7 +263,7 @@ def _while_adjoint(g, out, *operands, **attrs):
 
 
 defop("while_loop", arity=None, shape=_while_shape, reference=_while_reference, adjoint=_while_adjoint,
-      emit=STRUCTURAL,
+      emit=STRUCTURAL, batch=_while_batch,
       doc="graphc.while_loop: repeat a body while a condition holds; differentiable in reverse mode")
 
 
@@ -172,6 +284,23 @@ def _cond_reference(pred, *operands, branches, evaluator=None):
     return tuple(np.asarray(v) for v in _bind(evaluator, branch, ())(*operands))
 
 
+def _cond_batch(batched, pred, *operands, branches):
+    # A predicate the same for every example: one cond of batched branches. A predicate per example:
+    # both branches run on the batch and each example takes its own branch's result (JAX's select).
+    from graphc.passes.batching import batch_graph, batched_outputs
+    from graphc.tracer import inline
+
+    size = batch_size(batched, (pred,) + operands)
+    flags = list(batched[1:])
+    if not batched[0]:
+        outs = [any(made) for made in zip(*(batched_outputs(b, flags) for b in branches))]
+        results = apply("cond", pred, *operands, branches=tuple(batch_graph(b, flags, size, outs) for b in branches))
+        return tuple(r if o else _with_batch(r, size) for r, o in zip(results, outs))
+    false, true = (inline(batch_graph(b, flags, size), list(operands)) for b in branches)
+    take = pred if pred.dtype == np.bool_ else pred >= 1  # cond runs branches[clip(pred, 0, 1)]
+    return tuple(apply("where", lift(take, len(t.shape) - 1), t, f) for f, t in zip(false, true))
+
+
 def _cond_adjoint(g, out, pred, *operands, **attrs):
     from graphc.passes.control_ad import cond_adjoint
 
@@ -179,6 +308,7 @@ def _cond_adjoint(g, out, pred, *operands, **attrs):
 
 
 defop("cond", arity=None, shape=_cond_shape, reference=_cond_reference, adjoint=_cond_adjoint, emit=STRUCTURAL,
+      batch=_cond_batch,
       doc="graphc.cond: run one of two branch graphs, chosen by a traced predicate")
 
 #: The ops that hold body graphs.

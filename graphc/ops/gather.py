@@ -152,15 +152,27 @@ def _parse_take(a, indices, axis=None, out=None, mode="raise"):
     return (a, _index_operand(indices, size, axis)), {"axis": axis}
 
 
+def _gather_batch(batched, x, *idx, axis):
+    if any(batched[1:]):
+        return None  # indices of each example's own: one example at a time (graphc.passes.batching)
+    return apply("gather", x, *idx, axis=axis + 1)
+
+
+def _scatter_add_batch(batched, g, *idx, axis, shape):
+    if any(batched[1:]):
+        return None
+    return apply("scatter_add", g, *idx, axis=axis + 1, shape=(shape_of(g)[0],) + tuple(shape))
+
+
 defop("gather", arity=None, reference=_gather, shape=_gather_shape, numpy=(np.take,), parse=_parse_take,
       adjoint=lambda g, out, x, *idx, axis: (
           (apply("scatter_add", g, *idx, axis=axis, shape=shape_of(x)),) + (None,) * len(idx)),
-      emit=_emit_gather,
+      emit=_emit_gather, batch=_gather_batch,
       doc="integer-array indexing: x[idx], x[:, idx], x[rows, cols], x[mask], x[np.argmax(x)], np.take")
 defop("scatter_add", arity=None, reference=_scatter_add,
       shape=lambda g, *idx, axis, shape: Aval(tuple(shape), g.dtype),
       adjoint=lambda g, out, x, *idx, axis, shape: ((apply("gather", g, *idx, axis=axis),) + (None,) * len(idx)),
-      emit=_emit_scatter_add,
+      emit=_emit_scatter_add, batch=_scatter_add_batch,
       doc="zeros with values added at integer indices, repeats accumulating (np.add.at; gather's adjoint)")
 
 

@@ -17,8 +17,10 @@ from op_cases import CASES
 BATCH = 3
 TRACEABLE = [name for name, op in REGISTRY.items() if not op.internal]
 OP_CASES = [pytest.param(name, c, id=f"{name}-{c.id}") for name in TRACEABLE for c in CASES.get(name, [])]
-#: Ops with no batching rule: batched by a scan over the examples (loop fission leaves them in their loop).
-NOT_BATCHED = {"gather", "scatter_add", "scan", "while_loop", "cond", "unpack"}
+#: Ops with no batching rule (an unpack reads its batched node's result). gather and scatter_add decline
+#: indices of each example's own, and a recording while_loop one whose trip count varies: those are
+#: batched by a scan over the examples.
+NOT_BATCHED = {"unpack"}
 
 
 def test_every_op_has_a_batching_rule_but_the_listed_ones():
@@ -67,3 +69,55 @@ def test_matmul_batches_every_rank_combination(shapes, rng):
                    for i, (flag, v) in enumerate(zip(batched, (a, b)))]
         (out,) = evaluate(batch_graph(graph, list(batched), BATCH), *stacked)
         np.testing.assert_allclose(out, np.stack([x @ y for x, y in examples]), rtol=1e-13, atol=1e-15)
+
+
+def _ops(graph) -> list:
+    return [data["op"] for _, data in graph.nx.nodes(data=True)]
+
+
+def test_loops_and_branches_batch_without_a_loop_over_examples(rng):
+    W, H, XS = rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(4, 3)), rng.normal(size=(4, 6, 3))
+
+    def rnn(h, xs):
+        return graphc.scan(lambda c, x: (np.tanh(W @ c + x), c * 2.0), h, xs)
+
+    mapped = graphc.trace(graphc.vmap(rnn), H, XS)
+    (scan,) = [n for n in mapped.nx if mapped[n]["op"] == "scan"]
+    assert mapped[scan]["attrs"]["length"] == 6  # over the steps; the batch rides along inside
+    for got, expected in zip(graphc.vmap(rnn, tiered="numpy")(H, XS), map(np.stack, zip(*map(rnn, H, XS)))):
+        np.testing.assert_allclose(got, expected, rtol=1e-14)
+
+    def halve_until_small(x):  # a trip count of each example's own: the loop runs until all are done
+        return graphc.while_loop(lambda c: np.abs(c[0]) > 1.0, lambda c: (c[0] / 2.0, c[1] + 1), (x, 0))
+
+    X = np.array([0.5, 3.0, -40.0, 1000.0])
+    assert _ops(graphc.trace(graphc.vmap(halve_until_small), X)).count("while_loop") == 1
+    for got, expected in zip(graphc.vmap(halve_until_small, tiered="numpy")(X),
+                             map(np.stack, zip(*map(halve_until_small, X)))):
+        np.testing.assert_array_equal(got, expected)
+
+    def branch(p, x):
+        return graphc.cond(p > 0, lambda a: np.sin(a) * 2.0, lambda a: a * a, x)
+
+    P, X2 = np.array([1.0, -1.0, 2.0, -3.0]), rng.normal(size=(4, 2))
+    assert {"cond", "scan"}.isdisjoint(_ops(graphc.trace(graphc.vmap(branch), P, X2)))  # a select of both
+    np.testing.assert_allclose(graphc.vmap(branch, tiered="numpy")(P, X2), np.stack(list(map(branch, P, X2))))
+    assert "scan" not in _ops(graphc.trace(graphc.vmap(branch, in_axes=(None, 0)), 1.0, X2))
+
+
+def test_vmap_of_gradients_through_while_loops(rng):
+    A = np.array([2.0, 9.0, 0.25, 3.0])
+
+    def fixed_count(a):
+        return graphc.while_loop(lambda c: c[1] < 4, lambda c: (np.sin(c[0]) * a, c[1] + 1), (a, 0))[0]
+
+    np.testing.assert_allclose(graphc.vmap(graphc.grad(fixed_count), tiered="numpy")(A),
+                               [graphc.grad(fixed_count)(a) for a in A], rtol=1e-14)
+
+    def newton_sqrt(a):  # a trip count per example
+        return graphc.while_loop(lambda c: np.abs(c * c - a) > 1e-12, lambda c: (c + a / c) / 2.0, a)
+
+    with pytest.raises(graphc.mapping.BatchingError, match="differs from example to example.*test_batching.py"):
+        graphc.vmap(graphc.grad(newton_sqrt))(A)
+    np.testing.assert_allclose(graphc.grad(lambda A: np.sum(graphc.vmap(newton_sqrt)(A)))(A), 0.5 / np.sqrt(A),
+                               rtol=1e-12)

@@ -93,7 +93,7 @@ def test_running_sums_only_where_a_sum_gives_what_the_loop_gives(xs, length):
         np.testing.assert_array_equal(got, want)
 
 
-def test_a_node_without_a_batching_rule_stays_in_the_loop(rng):
+def test_gathers_leave_the_loop_with_constant_indices_and_stay_right_with_varying_ones(rng):
     idx = np.array([2, 0, 1])
 
     def f(xs, h0):
@@ -107,7 +107,18 @@ def test_a_node_without_a_batching_rule_stays_in_the_loop(rng):
     split, count = split_scans(graph)
     _assert_same_values(graph, split, args)
     (loop,) = _scans(split)
-    assert "gather" in {loop["attrs"]["body"][n]["op"] for n in loop["attrs"]["body"].dag}
+    assert "gather" not in {loop["attrs"]["body"][n]["op"] for n in loop["attrs"]["body"].dag}
+
+    def g(xs, picks, h0):  # indices of each step's own: the gather's rule declines them (a loop of its own)
+        def step(h, xp):
+            x, p = xp
+            h = np.tanh(h + x[p])
+            return h, h * h
+        return graphc.scan(step, h0, (xs, picks))
+
+    args = (rng.normal(size=(T, 3)), rng.integers(0, 3, size=(T, 3)), rng.normal(size=3))
+    graph = graphc.trace(g, *args)
+    _assert_same_values(graph, split_scans(graph)[0], args)
 
 
 def test_nested_loops_split_at_the_top_level_only(rng):
