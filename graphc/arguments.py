@@ -5,7 +5,7 @@ import inspect
 
 import numpy as np
 
-from graphc.errors import DifferentiationError, GraphcError
+from graphc.errors import DifferentiationError, GradientTypeError, GraphcError
 from graphc.graph import Graph, type_name
 from graphc.tracer import Static, Tracer, is_static
 from graphc.tree import TreeDef, tree_flatten
@@ -26,7 +26,7 @@ def differentiated_inputs(graph: Graph, args: tuple, argnums, name: str) -> tupl
         for position in range(starts[i], starts[i + 1]):
             data = graph[graph.inputs[position]]
             if data["dtype"].kind != "f":
-                raise DifferentiationError(
+                raise GradientTypeError(
                     f"{name} of argument {i} ({data.get('name')}: {type_name(data['shape'], data['dtype'])}) "
                     "needs floating-point input; pass it as a float (3.0, not 3) or cast with .astype(float)")
             positions.append(position)

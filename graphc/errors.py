@@ -71,23 +71,30 @@ class EscapedTracerError(TracingError):
     """
 
 
-class UnsupportedOperationError(TracingError):
-    """A NumPy function, ufunc or method graphc has no primitive for."""
+class UnsupportedOperationError(TracingError, TypeError):
+    """A NumPy function, ufunc, operator or method graphc has no primitive for, or item assignment
+    into a traced array. A ``TypeError`` too, as NumPy's own refusal (and JAX's immutable arrays) is."""
 
 
-class ShapeError(TracingError):
-    """Operand shapes that do not fit the operation (broadcasting, matmul, reshape)."""
+class ShapeError(TracingError, ValueError):
+    """Operand shapes that do not fit the operation (broadcasting, matmul, reshape); a ``ValueError``
+    too, as NumPy's is."""
 
 
 class DifferentiationError(GraphcError):
     """A gradient was asked for that cannot be taken: a non-scalar output, integer inputs, a missing rule."""
 
 
+class GradientTypeError(DifferentiationError, TypeError):
+    """A gradient of a non-scalar or non-float output, or with respect to a non-float input: a
+    ``TypeError`` too, as in JAX."""
+
+
 class SignatureError(GraphcError):
     """A compiled function was called with arguments that do not fit it."""
 
 
-class ArgumentShapeError(SignatureError):
+class ArgumentShapeError(SignatureError, ValueError):
     """A compiled kernel was called with an array of another shape than it was compiled for.
 
     Raised from inside the generated code, so a kernel called from the user's own ``@numba.njit``

@@ -35,11 +35,11 @@ def _structure(tree: TreeDef, leaf: Callable[[int], str], counter: list, namespa
     if tree.kind == "none":
         return "None"
     children = [_structure(c, leaf, counter, namespace) for c in tree.children]
+    inner = ", ".join(children) + ("," if len(children) == 1 else "")
     if tree.kind == "dict":
         keys = f"K{len(namespace)}"
         namespace[keys] = tree.keys
-        return f"dict(zip({keys}, ({', '.join(children)},)))"
-    inner = ", ".join(children) + ("," if len(children) == 1 else "")
+        return f"dict(zip({keys}, ({inner})))"
     return f"[{inner}]" if tree.kind == "list" else f"({inner})"
 
 

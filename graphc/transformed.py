@@ -17,7 +17,9 @@ from typing import Callable
 
 import numpy as np
 
-from graphc.errors import ArgumentShapeError, DifferentiationError, GraphcError, SignatureError, user_frame
+from graphc.errors import (
+    ArgumentShapeError, DifferentiationError, GradientTypeError, GraphcError, SignatureError, user_frame,
+)
 from graphc.graph import Graph
 from graphc.tracer import (
     Static, Tracer, aval_of, current_graph, flatten_call, inline, split_static, trace_function,
@@ -202,7 +204,7 @@ class Transformed:
             aux, aux_tree = forward.outputs[1:], tree.children[1]
             forward.outputs = forward.outputs[:1]
         if len(forward.outputs) != 1:
-            raise DifferentiationError(f"{name} needs a function with one scalar output; it returned a pytree "
+            raise GradientTypeError(f"{name} needs a function with one scalar output; it returned a pytree "
                                        f"{forward.out_tree!r} of {len(forward.outputs)} values")
         value = forward.outputs[0]
         graph, grads = differentiate(forward, value, wrt)

@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from graphc.errors import DifferentiationError
+from graphc.errors import DifferentiationError, GradientTypeError
 from graphc.graph import Graph, type_name
 from graphc.ops import LEAF_OPS, NONDIFFERENTIABLE, REGISTRY, apply, unbroadcast
 from graphc.tracer import Tracer, add_constant, building
@@ -42,7 +42,7 @@ def differentiate(graph: Graph, output: int, wrt: Sequence[int]) -> tuple[Graph,
     """
     data = graph[output]
     if data["shape"] != () or data["dtype"].kind != "f":
-        raise DifferentiationError(
+        raise GradientTypeError(
             f"grad needs a scalar floating-point output, but the function returns "
             f"{type_name(data['shape'], data['dtype'])}; reduce it (e.g. np.sum) or differentiate one element")
     new = graph.copy()

@@ -203,3 +203,29 @@ def test_errors_from_a_helper_name_the_helpers_line():
 
     msg = raised(ShapeError, graphc.trace, f, np.ones(3))
     assert at_line(helper, 1) in msg and "(in helper)" in msg
+
+
+def test_errors_keep_the_python_type_numpy_or_jax_would_raise():
+    def assign(x):
+        x[0] = 1.0
+        return x
+
+    from graphc.errors import GradientTypeError
+
+    with pytest.raises(TypeError):  # as JAX's immutable arrays
+        graphc.jit(assign)(np.ones(3))
+    with pytest.raises(TypeError):  # as NumPy's own refusal in __array_function__
+        graphc.jit(lambda x: np.allclose(x, 1.0))(np.ones(3))
+    for fun, arg in ((lambda x: x > 0, 1.0), (lambda x: x * 2.0, 1), (lambda x: x * 2.0, np.ones(2))):
+        with pytest.raises(GradientTypeError) as info:
+            graphc.grad(fun)(arg)
+        assert isinstance(info.value, TypeError) and isinstance(info.value, DifferentiationError)
+    with pytest.raises(ValueError) as info:
+        graphc.jit(lambda x, y: x + y)(np.ones(3), np.ones(4))
+    assert isinstance(info.value, ShapeError)
+
+
+def test_gradient_with_respect_to_an_empty_dict_is_an_empty_dict():
+    for tiered in ("numpy", False):
+        assert graphc.grad(lambda d, x: x * 2.0, tiered=tiered)({}, 1.0) == {}
+        assert graphc.grad(lambda d, x: x * 2.0, argnums=(0, 1), tiered=tiered)({}, 1.0) == ({}, 2.0)
