@@ -14,7 +14,8 @@ depend on the previous step. :func:`split_scans` splits each scan into
 
 In the RNN of benchmarks/scan_rnn.py the forward step keeps 4 of its 8 nodes and the reverse step 4 of 17
 (W @ h or W.T @ g, and the adds, products or tanh between it and the next carry). A running sum of
-outer products ``u_t v_t^T`` (a weight's gradient) becomes one matmul ``U^T V`` of the stacked factors.
+outer products ``u_t v_t^T`` (a weight's gradient) becomes one matmul ``U^T V`` of the stacked factors
+(under vmap, one batched matmul: each example's weight gradient).
 
 The split trades per-step calls for stacked temporaries, so a scan whose batched values would exceed
 :data:`MAX_BATCHED_BYTES` is left whole, as is a node with no batching rule of its own (it stays in the
@@ -153,16 +154,18 @@ class _Plan:
 
     def _outer_factors(self, e: int) -> tuple | None:
         """``(u, v)`` when the running sum's term ``e`` is an outer product ``u * v`` of a column (n, 1)
-        and a row (1, m) that both vary per step (a weight's gradient in a reverse scan), and nothing
-        else reads it."""
+        and a row (1, m) that both vary per step (a weight's gradient in a reverse scan), or a stack of
+        such products over equal leading axes (per-example gradients under vmap), and nothing else
+        reads it."""
         body = self.body
         if body[e]["op"] != "multiply" or len(body.users(e)) != 1:
             return None
         a, b = body.operands(e)
         sa, sb = body[a]["shape"], body[b]["shape"]
-        if len(sa) != 2 or len(sb) != 2 or body[a]["dtype"] != body[e]["dtype"] or body[b]["dtype"] != body[e]["dtype"]:
+        if len(sa) != len(sb) or len(sa) < 2 or sa[:-2] != sb[:-2] or None in sa + sb \
+                or body[a]["dtype"] != body[e]["dtype"] or body[b]["dtype"] != body[e]["dtype"]:
             return None
-        factors = (a, b) if sa[1] == 1 and sb[0] == 1 else (b, a) if sa[0] == 1 and sb[1] == 1 else None
+        factors = (a, b) if sa[-1] == 1 and sb[-2] == 1 else (b, a) if sa[-2] == 1 and sb[-1] == 1 else None
         if factors is None or not all(self.batched.get(f, True) for f in factors):
             return None
         return factors
@@ -220,10 +223,7 @@ class _Plan:
         for k, e in self.sums.items():
             factors = self._outer_factors(e)
             if factors:  # sum over t of u_t v_t^T is U^T V: one GEMM, no (length, n, m) stack
-                u, v = (values[f][0] for f in factors)
-                rows = apply("reshape", u, shape=(self.length, u.shape[1]))
-                total = apply("matmul", apply("transpose", rows, axes=(1, 0)),
-                              apply("reshape", v, shape=(self.length, v.shape[2])))
+                total = self._summed_outer_products(*(values[f][0] for f in factors))
             else:
                 total, varies = values[e]
                 total = apply("sum", total, axis=(0,), keepdims=False) if varies else total * self.length
@@ -231,6 +231,18 @@ class _Plan:
         new_results = [finals[k] for k in range(nk)] + [self._stacked(values[y]) for y in self.ys]
         for user in graph.users(self.node):  # the old loop's unpack nodes: their users move over
             graph.replace_uses(user, new_results[graph[user]["attrs"]["index"]].node)
+
+    def _summed_outer_products(self, u: Tracer, v: Tracer) -> Tracer:
+        """``sum_t u_t v_t`` for stacked columns ``u`` (T, ..., n, 1) and rows ``v`` (T, ..., 1, m): the
+        product (..., n, T) @ (..., T, m), batched over the leading axes ``...``."""
+        lead = tuple(u.shape[1:-2])
+        k = len(lead)
+        columns = apply("reshape", u, shape=(self.length,) + lead + (u.shape[-2],))
+        rows = apply("reshape", v, shape=(self.length,) + lead + (v.shape[-1],))
+        columns = apply("transpose", columns, axes=tuple(range(1, k + 2)) + (0,))
+        if k:
+            rows = apply("transpose", rows, axes=tuple(range(1, k + 1)) + (0, k + 1))
+        return apply("matmul", columns, rows)
 
     def _stacked(self, value) -> Tracer:
         tracer, varies = value

@@ -192,6 +192,19 @@ def _loop_invariant_xs(graph: Graph, node: int) -> int | None:
                           adjoint_of=data.get("adjoint_of"), loc=data.get("loc"))
 
 
+def _transpose_of_transpose(graph: Graph, node: int) -> int | None:
+    (source,) = graph.operands(node)
+    if graph[source]["op"] != "transpose":
+        return None
+    inner, outer = graph[source]["attrs"]["axes"], graph[node]["attrs"]["axes"]
+    (x,) = graph.operands(source)
+    axes = tuple(inner[a] for a in outer)
+    if axes == tuple(range(len(axes))):
+        return x
+    return graph.add_node("transpose", [x], shape=graph[node]["shape"], dtype=graph[node]["dtype"],
+                          attrs={"axes": axes}, adjoint_of=graph[node].get("adjoint_of"), loc=graph[node].get("loc"))
+
+
 def _custom_rule_result(graph: Graph, node: int) -> int | None:
     # Optimization runs after differentiation: a custom rule's result is the value its function made.
     (source,) = graph.operands(node)
@@ -212,6 +225,7 @@ RULES = (
     Rule("reshape/broadcast_to/astype to its own type -> x", ("reshape", "broadcast_to", "astype"), _same_shape_view),
     Rule("transpose by the identity -> x", ("transpose",), _identity_transpose),
     Rule("reshape(reshape(x)) -> reshape(x)", ("reshape",), _reshape_of_reshape),
+    Rule("transpose(transpose(x)) -> transpose(x)", ("transpose",), _transpose_of_transpose),
     Rule("where(constant cond, a, b) -> a or b", ("where",), _constant_condition),
     Rule("broadcast_to(reshape(x)) -> broadcast_to(x)", ("broadcast_to",), _broadcast_of_reshape),
     Rule("scan over xs equal at every step -> a weight of the body", ("scan",), _loop_invariant_xs),

@@ -52,6 +52,23 @@ def test_the_rnn_gradient_keeps_only_its_recurrence_in_the_loops(rng):
     assert not [n for n in split.dag if tuple(split[n]["shape"]) in stacked]
 
 
+def test_per_example_weight_gradients_are_one_batched_matmul(rng):
+    """vmap(grad) of the RNN: each example's weight gradient is a sum of outer products over the steps,
+    summed as one (batch, H, T) @ (batch, T, H) product, without a (T, batch, H, H) stack."""
+    W, U, b, h0, xs = _rnn_args(rng)
+    batch = np.stack([xs, 2 * xs, -xs])
+    per_example = graphc.vmap(graphc.grad(_rnn, argnums=(0, 1)), in_axes=(None, None, None, None, 0))
+    graph, _ = run_pipeline(graphc.trace(per_example, W, U, b, h0, batch), GRAPH_PASSES)
+    stacked = {(T, len(batch)) + W.shape, (T, len(batch)) + U.shape}
+    assert not [n for n in graph.nx if tuple(graph[n]["shape"]) in stacked]
+    sums = {(len(batch),) + W.shape, (len(batch),) + U.shape}
+    assert sum(graph[n]["op"] == "matmul" and tuple(graph[n]["shape"]) in sums for n in graph.nx) == 2
+    got = evaluate(graph, W, U, b, h0, batch)
+    for i, x in enumerate(batch):
+        for g, want in zip(got, graphc.grad(_rnn, argnums=(0, 1), tiered="numpy")(W, U, b, h0, x)):
+            np.testing.assert_allclose(g[i], want, rtol=1e-12, atol=1e-14)
+
+
 def test_passthrough_outputs_running_sums_of_weights_and_reverse_loops(rng):
     W, xs, c0 = rng.normal(size=(2, 2)), rng.normal(size=(T, 2)), rng.normal(size=2)
 

@@ -143,6 +143,16 @@ def test_simplification_rules_fire_and_are_exact(expr, rule):
     np.testing.assert_array_equal(got, want)
 
 
+def test_transposes_of_transposes_compose():
+    x = np.arange(24.0).reshape(2, 3, 4)
+    graph = simplify(graphc.trace(lambda x: np.transpose(np.transpose(x, (1, 2, 0)), (2, 0, 1)), x))
+    assert graph.notes["simplify"].get("transpose(transpose(x)) -> transpose(x)") == 1
+    assert graph.outputs == graph.inputs  # the composition is the identity
+    graph = simplify(graphc.trace(lambda x: np.transpose(np.transpose(x, (1, 0, 2)), (0, 2, 1)), x))
+    assert graph[graph.outputs[0]]["attrs"]["axes"] == (1, 2, 0)
+    np.testing.assert_array_equal(evaluate(graph, x)[0], np.transpose(np.transpose(x, (1, 0, 2)), (0, 2, 1)))
+
+
 def test_inexact_identities_are_not_applied():
     for expr in (lambda x: x * 0.0, lambda x: x + 0.0, lambda x: x - x, lambda x: x * -1.0):
         graph = simplify(graphc.trace(expr, np.ones(3)))
