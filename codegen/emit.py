@@ -73,8 +73,10 @@ def emit_node(graph: Graph, node: int, names: dict[int, str], constants: dict | 
     args = [names[u] for u in operands]
     operand_data = [graph[u] for u in operands]
     out = names[node]
-    if op.name == "unpack":  # the loop or branch node assigned it
-        return f"# {out} is result {data['attrs']['index']} of {names[operands[0]]}"
+    if op.name == "unpack":
+        if graph[operands[0]]["op"] in CONTROL_EMITTERS:  # the loop or branch node assigned it
+            return f"# {out} is result {data['attrs']['index']} of {names[operands[0]]}"
+        return f"{out} = {names[operands[0]]}[{data['attrs']['index']}]"  # a factorization's tuple
     scalar = data["shape"] == () and all(d["shape"] == () for d in operand_data)
     template = op.scalar_emit if scalar and op.scalar_emit is not None else op.emit
     if op.name == "fused":  # a loop nest, built from its body's scalar emissions

@@ -274,7 +274,17 @@ _SPELLED = {"astype": "`x.astype(dtype)`", "getitem": "`x[i]`, `x[a:b:c]`, `x[No
             "gather": "`x[idx]`, `x[rows, cols]`, `x[mask]`, `np.take`",
             "sigmoid": "`graphc.sigmoid`", "relu": "`graphc.relu`", "transpose": "`np.transpose`, `x.T`",
             "scan": "`graphc.scan`, `graphc.fori_loop` with int bounds", "cond": "`graphc.cond`",
-            "while_loop": "`graphc.while_loop`, `graphc.fori_loop` with traced bounds"}
+            "while_loop": "`graphc.while_loop`, `graphc.fori_loop` with traced bounds",
+            "solve": "`np.linalg.solve`", "slogdet": "`np.linalg.slogdet`, `np.linalg.det`",
+            "eigh": "`np.linalg.eigh`, `np.linalg.eigvalsh`", "svd": "`np.linalg.svd`, `np.linalg.svdvals`",
+            "qr": "`np.linalg.qr`"}
+
+
+def _numpy_name(fn) -> str:
+    """``np.sum``, ``np.linalg.solve``: a NumPy callable as users spell it."""
+    module = getattr(fn, "__module__", None) or "numpy"
+    prefix = "np" + module[len("numpy"):] if module.startswith("numpy.") and not module.startswith("numpy._") else "np"
+    return f"`{prefix}.{getattr(fn, '__name__', fn)}`"
 
 
 def operations_table() -> str:
@@ -282,7 +292,7 @@ def operations_table() -> str:
     spellings: dict[str, list[str]] = {}
     for fn, handler in NUMPY_API.items():
         target = getattr(handler, "__name__", "")
-        spellings.setdefault(target, []).append(f"`np.{getattr(fn, '__name__', fn)}`")
+        spellings.setdefault(target, []).append(_numpy_name(fn))
     rows = ["| op | NumPy spellings | gradient | what it computes |", "|---|---|---|---|"]
     for name, op in sorted(REGISTRY.items()):
         if op.internal:
@@ -293,8 +303,7 @@ def operations_table() -> str:
             result = probe_dtype(op.reference, *[np.float64] * (op.arity or 1)) if op.elementwise else None
             gradient = "zero (piecewise constant)" if result is not None and result.kind == "f" else "none"
         rows.append(f"| `{name}` | {names} | {gradient} | {op.doc.replace('|', '&#124;')} |")
-    composites = sorted(f"`np.{getattr(fn, '__name__', fn)}`" for fn, h in NUMPY_API.items()
-                        if getattr(h, "__name__", "") not in REGISTRY)
+    composites = sorted(_numpy_name(fn) for fn, h in NUMPY_API.items() if getattr(h, "__name__", "") not in REGISTRY)
     rows.append(f"| composites | {', '.join(composites)}, `graphc.logsumexp`, `graphc.softmax` | yes | "
                 "written with the primitives above |")
     return "\n".join(rows)
@@ -305,3 +314,4 @@ from graphc.ops import elementwise, reduce, linalg, shape, composite, fused  # n
 from graphc.ops import ufuncs, scans, differences, manip, joins, contract, gather  # noqa: E402,F401
 from graphc.ops import control  # noqa: E402,F401
 from graphc.ops import calls  # noqa: E402,F401
+from graphc.ops import lapack  # noqa: E402,F401
