@@ -24,9 +24,14 @@ from graphc.tracer import Tracer, add_constant, aval_of, building, current_graph
 from graphc.tree import TreeDef, tree_flatten, tree_unflatten
 
 
-class ControlFlowError(TracingError):
+class ControlFlowError(TracingError, TypeError):
     """A loop or branch whose body does not fit its contract (a carry that changes type, branches
-    that return different structures). The message names the user's line that built it."""
+    that return different structures): a ``TypeError`` too, as JAX's. The message names the user's
+    line that built it."""
+
+
+class ScanLengthError(ControlFlowError, ValueError):
+    """A scan whose ``xs`` and ``length`` disagree about the trip count: a ``ValueError`` too, as JAX's."""
 
 
 def _fn_name(fun) -> str:
@@ -181,20 +186,20 @@ def scan(f, init, xs=None, length=None, reverse=False):
 def _scan_length(x_leaves: list, length) -> int:
     lengths = {int(v.shape[0]) for v in x_leaves if len(v.shape) >= 1}
     if any(len(v.shape) == 0 for v in x_leaves):
-        raise ControlFlowError("scan xs must be arrays with a leading axis to loop over; got a 0-d value",
+        raise ScanLengthError("scan xs must be arrays with a leading axis to loop over; got a 0-d value",
                                user_frame())
     if len(lengths) > 1:
-        raise ControlFlowError(f"scan xs have different leading lengths {sorted(lengths)}", user_frame())
+        raise ScanLengthError(f"scan xs have different leading lengths {sorted(lengths)}", user_frame())
     if length is not None:
         if isinstance(length, Tracer) or not isinstance(length, (int, np.integer)) or length < 0:
-            raise ControlFlowError(f"scan length must be a non-negative Python int, got {length!r}; a trip "
+            raise ScanLengthError(f"scan length must be a non-negative Python int, got {length!r}; a trip "
                                    "count that depends on traced values needs while_loop", user_frame())
         if lengths and lengths != {int(length)}:
-            raise ControlFlowError(f"scan length={length} disagrees with the xs' leading length "
+            raise ScanLengthError(f"scan length={length} disagrees with the xs' leading length "
                                    f"{lengths.pop()}", user_frame())
         return length if isinstance(length, Dim) else int(length)
     if not lengths:
-        raise ControlFlowError("scan needs xs or length= to know how many steps to run", user_frame())
+        raise ScanLengthError("scan needs xs or length= to know how many steps to run", user_frame())
     # The xs' own leading size: a Dim when it is an argument's, so the kernel reads the trip count.
     first = next(v.shape[0] for v in x_leaves if len(v.shape) >= 1)
     return first if isinstance(first, Dim) else int(first)

@@ -6,9 +6,10 @@ A function with a custom rule is traced as ordinary nodes (what it computes) fol
 cotangents of the results to cotangents of the arguments (:mod:`graphc.ops.calls`). Every mode reads
 that one rule: reverse mode inlines it; forward mode (a transposition of reverse mode,
 :mod:`graphc.passes.forward`) transposes it back, so ``jvp`` works on a ``custom_vjp`` function too
-(JAX's does not); a ``custom_jvp`` rule is turned into that form once, when the function is traced,
-by transposing the user's (linear) tangent map. Optimization, which runs after differentiation,
-drops the node.
+when its rule is linear in the cotangents (JAX refuses forward mode of every custom_vjp; graphc only
+of those whose rule is not, such as a clipped gradient); a ``custom_jvp`` rule is turned into that
+form once, when the function is traced, by transposing the user's (linear) tangent map. Optimization,
+which runs after differentiation, drops the node.
 
 >>> import numpy as np, graphc
 >>> @graphc.custom_vjp
@@ -29,6 +30,7 @@ from graphc.control import _aval, _as_array, _close, _fn_name, _operand_tracers,
 from graphc.errors import TracingError, user_frame
 from graphc.graph import Graph, type_name
 from graphc.ops import apply
+from graphc.passes.forward import linear_in
 from graphc.tracer import Tracer, current_graph, inline, trace_function
 from graphc.tree import TreeDef, tree_flatten, tree_unflatten
 
@@ -93,14 +95,7 @@ class _Custom:
         self._inside = threading.local()
 
     def __call__(self, *args, **kwargs):
-        if kwargs:  # JAX binds keywords to positions too
-            import inspect
-
-            bound = inspect.signature(self.fun).bind(*args, **kwargs)
-            if bound.kwargs:
-                raise CustomRuleError(f"{self.kind} function {_fn_name(self.fun)} takes its arguments by "
-                                      f"position; got keyword-only {sorted(bound.kwargs)}", user_frame())
-            args = bound.args
+        args = self._positional(args, kwargs)
         if not self._defined():
             raise CustomRuleError(f"the {self.kind} function {_fn_name(self.fun)} has no rule yet: call "
                                   f"{'defvjp' if self.kind == 'custom_vjp' else 'defjvp'} before using it",
@@ -113,12 +108,35 @@ class _Custom:
         finally:
             self._inside.depth = 0
 
+    def _positional(self, args: tuple, kwargs: dict) -> tuple:
+        """The call's arguments by position, keywords and defaults bound as JAX binds them (the rules
+        then see every argument, as ``f`` does)."""
+        import inspect
+
+        try:
+            bound = inspect.signature(self.fun).bind(*args, **kwargs)
+        except (TypeError, ValueError):  # no signature to read (a builtin): positions as given
+            if kwargs:
+                raise
+            return args
+        bound.apply_defaults()
+        if bound.kwargs:
+            raise CustomRuleError(f"{self.kind} function {_fn_name(self.fun)} takes its arguments by position; "
+                                  f"got keyword-only {sorted(bound.kwargs)}", user_frame())
+        return bound.args
+
     def _split(self, args: tuple) -> tuple[dict, tuple]:
-        nums = {i % len(args) for i in self.nondiff_argnums if -len(args) <= i < len(args)}
+        """The non-differentiated arguments (in ``nondiff_argnums`` order, as the rules receive them)
+        and the others (in order)."""
         graph = current_graph()
         # A traced non-differentiated argument is read by the rules through their closures: as a
         # value of this graph, so that what they capture can be told apart from other closures.
-        fixed = {i: _local(graph, args[i]) for i in sorted(nums)}
+        fixed = {}
+        for i in self.nondiff_argnums:
+            if not -len(args) <= i < len(args):
+                raise CustomRuleError(f"nondiff_argnums {self.nondiff_argnums} of {_fn_name(self.fun)} names "
+                                      f"argument {i}, but the call has {len(args)}", user_frame())
+            fixed[i % len(args)] = _local(graph, args[i])
         return fixed, tuple(a for i, a in enumerate(args) if i not in fixed)
 
     def _merged(self, fixed: dict, dynamic, count: int) -> list:
@@ -141,10 +159,11 @@ class _Custom:
         closures = [Tracer(graph, outer) for outer, _ in captured if outer not in quiet]
         return leaves, tree, out, traced.out_tree, closures
 
-    def _mark(self, outs: list, residuals: list, rule: Graph, consts: list, args: list, closures: list, out_tree):
+    def _mark(self, outs: list, residuals: list, rule: Graph, consts: list, args: list, closures: list, out_tree,
+              linear: bool):
         results = apply("custom_vjp", *outs, *residuals, *consts, *args, *closures, bwd=rule,
                         num_outputs=len(outs), num_residuals=len(residuals), num_consts=len(consts),
-                        num_args=len(args), function=_fn_name(self.fun))
+                        num_args=len(args), function=_fn_name(self.fun), linear=linear)
         return tree_unflatten(out_tree, list(results))
 
     def __get__(self, instance, owner=None):  # a method: bind like a function
@@ -169,7 +188,7 @@ def _check_like(what: str, got, expected_tree: TreeDef, expected_avals: list, na
     checked = []
     for leaf, aval in zip(leaves, expected_avals):
         leaf = _as_array(leaf, what)
-        if tuple(leaf.shape) != tuple(aval.shape) or np.dtype(leaf.dtype).kind not in "biuf":
+        if tuple(leaf.shape) != tuple(aval.shape) or np.dtype(leaf.dtype).kind not in "iuf":
             raise CustomRuleError(f"{name} returns {type_name(leaf.shape, leaf.dtype)} for {what}, which is "
                                   f"{type_name(aval.shape, aval.dtype)}", user_frame())
         checked.append(leaf if leaf.dtype == aval.dtype else leaf.astype(aval.dtype))
@@ -230,7 +249,9 @@ class custom_vjp(_Custom):  # noqa: N801 -- JAX's name
                                            ("residual", "cotangent"))
         rule.outputs = rule_outputs
         consts = _operand_tracers(_close([rule]))
-        return self._mark(outs, residuals, rule, consts, leaves, closures, out_tree)
+        # Forward mode transposes the rule: only a rule linear in its cotangents has a transpose.
+        linear = linear_in(rule, rule.inputs[len(rule.inputs) - len(outs):])
+        return self._mark(outs, residuals, rule, consts, leaves, closures, out_tree, linear)
 
 
 def _describe(value) -> str:
@@ -291,7 +312,7 @@ class custom_jvp(_Custom):  # noqa: N801 -- JAX's name
         leaves, arg_tree, outs, out_tree, closures = self._primal(self.fun, fixed, dynamic, len(args))
         outs = [_as_array(v, "the value") for v in outs]
         rule, consts = self._transposed_rule(fixed, arg_tree, leaves, out_tree, outs)
-        return self._mark(outs, leaves, rule, _operand_tracers(consts), leaves, closures, out_tree)
+        return self._mark(outs, leaves, rule, _operand_tracers(consts), leaves, closures, out_tree, linear=True)
 
     def _transposed_rule(self, fixed, arg_tree, leaves, out_tree, outs) -> tuple[Graph, list[int]]:
         """The rule as a map from the results' cotangents to the arguments': the VJP, in the tangents,

@@ -90,8 +90,9 @@ class GradientTypeError(DifferentiationError, TypeError):
     ``TypeError`` too, as in JAX."""
 
 
-class SignatureError(GraphcError):
-    """A compiled function was called with arguments that do not fit it."""
+class SignatureError(GraphcError, TypeError):
+    """A compiled function was called with arguments that do not fit it (their number, structure or
+    types): a ``TypeError`` too, as Python's own for a call that does not fit."""
 
 
 class ArgumentShapeError(SignatureError, ValueError):

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from graphc.arguments import differentiated_inputs
-from graphc.errors import DifferentiationError, SignatureError
+from graphc.errors import GradientTypeError, SignatureError
 from graphc.graph import Graph
 from graphc.ops import apply
 from graphc.tracer import Tracer, add_constant, aval_of, building, flatten_call, trace_function
@@ -66,7 +66,7 @@ def vjp_traced(fun, args: tuple, parent: Graph | None = None) -> Graph:
                                  f"{tuple(forward[node]['shape'])}")
     for node in forward.inputs:
         if forward[node]["dtype"].kind != "f":
-            raise DifferentiationError(f"vjp needs floating-point primals, but {forward[node].get('name')} is "
+            raise GradientTypeError(f"vjp needs floating-point primals, but {forward[node].get('name')} is "
                                        f"{forward[node]['dtype']}; pass it as a float")
     floats = [i for i, n in enumerate(forward.outputs) if forward[n]["dtype"].kind == "f"]
     graph, _ = vjp_graph(forward, floats, list(range(len(forward.inputs))))
@@ -95,7 +95,7 @@ def jacobian_traced(fun, args: tuple, kwargs: dict, argnums, forward_mode: bool,
     nums, wrt = differentiated_inputs(traced, args, argnums, name)
     outputs = [traced[n] for n in traced.outputs]
     if any(data["dtype"].kind != "f" for data in outputs):
-        raise DifferentiationError(f"{name} needs floating-point outputs; the function returns "
+        raise GradientTypeError(f"{name} needs floating-point outputs; the function returns "
                                    f"{[str(d['dtype']) for d in outputs]}")
     ins = [traced[traced.inputs[p]] for p in wrt]
     if forward_mode:

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from graphc.errors import (
-    ArgumentShapeError, DifferentiationError, GradientTypeError, GraphcError, SignatureError, user_frame,
+    ArgumentShapeError, GradientTypeError, GraphcError, SignatureError, user_frame,
 )
 from graphc.graph import Graph
 from graphc.tracer import (
@@ -198,7 +198,7 @@ class Transformed:
             tree = forward.out_tree
             if tree.kind not in ("tuple", "list") or len(tree.children) != 2 or tree.children[0].kind != "leaf":
                 where = user_frame()
-                raise DifferentiationError(f"{name} with has_aux=True needs the function to return a pair "
+                raise GradientTypeError(f"{name} with has_aux=True needs the function to return a pair "
                                            f"(value, aux); it returned a pytree {tree!r}"
                                            + (f" at {where}" if where else ""))
             aux, aux_tree = forward.outputs[1:], tree.children[1]

@@ -211,7 +211,7 @@ def checkpoint_adjoint(g, out, *operands, body, function):
     return contributions
 
 
-def custom_vjp_adjoint(g, out, *operands, bwd, num_outputs, num_residuals, num_consts, num_args, function):
+def custom_vjp_adjoint(g, out, *operands, bwd, num_outputs, num_residuals, num_consts, num_args, function, linear):
     """The user's rule, inlined: ``bwd(consts, residuals, cotangents)`` gives the arguments'
     cotangents. Nothing flows to the results, the residuals or the rule's own closure; a value the
     function read from an enclosing function (not an argument) gets an error, raised only if a

@@ -101,7 +101,7 @@ class _Plan:
             if n in carried or not all(u in self.batched for u in operands):
                 continue
             varies = any(self.batched[u] for u in operands)
-            if varies and not can_batch(body[n]["op"]):
+            if varies and not self._movable(n):
                 continue
             self.batched[n] = varies
             self.prefix.append(n)
@@ -119,7 +119,7 @@ class _Plan:
             stack.extend(body.operands(n))
         adds = {self.carry_outs[k] for k in self.sums}
         for n in self.order:  # an unbatchable node past the recurrence joins it, with what it reads
-            if n in core or n in prefix or n in adds or can_batch(body[n]["op"]):
+            if n in core or n in prefix or n in adds or self._movable(n):
                 continue
             stack = [n]
             while stack:
@@ -151,6 +151,11 @@ class _Plan:
                 continue
             sums[k] = e
         return sums
+
+    def _movable(self, n: int) -> bool:
+        """Whether body node ``n`` may run batched over the steps, outside the loop: it has a batching
+        rule, and one result (a loop, branch or call inside the body stays there with its unpacks)."""
+        return can_batch(self.body[n]["op"]) and "results" not in self.body[n]
 
     def _outer_factors(self, e: int) -> tuple | None:
         """``(u, v)`` when the running sum's term ``e`` is an outer product ``u * v`` of a column (n, 1)

@@ -28,20 +28,83 @@ from typing import Sequence
 import numpy as np
 
 from graphc.dims import argument_shape
-from graphc.errors import DifferentiationError
+from graphc.errors import GradientTypeError
 from graphc.graph import Graph
 from graphc.passes.autodiff import differentiate, vjp_graph, zeros
 from graphc.tracer import Tracer, add_constant, building
+
+
+#: Ops linear in every operand, and those linear in one operand position at a time.
+_LINEAR = frozenset({"add", "subtract", "negative", "reshape", "transpose", "broadcast_to", "sum", "getitem",
+                     "concatenate", "stop_gradient", "unpack", "index_scatter", "cumsum", "permute"})
+_LINEAR_AT = {"multiply": None, "matmul": None, "divide": (0,), "gather": (0,), "scatter_add": (0,),
+              "where": (1, 2), "astype": (0,), "solve": (1,), "solve_triangular": (1,)}
+
+
+def linear_in(graph: Graph, inputs: Sequence[int]) -> bool:
+    """Whether ``graph``'s outputs are linear in the input nodes ``inputs``, judged op by op: each node
+    that depends on them is linear in the operands that do (``multiply`` and ``matmul`` in one of them).
+    A ``where`` whose condition depends on them passes when a branch is a constant zero: a mask
+    ``where(g == 0, 0, h(g))`` with ``h`` linear (the reverse sweep's, passes/autodiff.py) is ``h``."""
+    depends = set(inputs)
+    for node in graph.topo_order():
+        operands = graph.operands(node)
+        varying = [k for k, u in enumerate(operands) if u in depends]
+        if not varying or graph[node]["op"] in ("input", "constant"):
+            continue
+        depends.add(node)
+        op = graph[node]["op"]
+        if op in _LINEAR:
+            continue
+        if op in ("multiply", "matmul") and len(varying) == 1:
+            continue
+        if op == "where" and 0 in varying and any(_is_zero(graph, operands[k]) for k in (1, 2)):
+            continue
+        if _LINEAR_AT.get(op) and set(varying) <= set(_LINEAR_AT[op]):
+            continue
+        return False
+    return True
+
+
+def _is_zero(graph: Graph, node: int) -> bool:
+    data = graph[node]
+    if data["op"] == "broadcast_to":
+        return _is_zero(graph, graph.operands(node)[0])
+    return data["op"] == "constant" and not np.any(data["value"])
+
+
+def _transposed_rules(graph: Graph, wrt: Sequence[int]) -> None:
+    """Forward mode transposes each custom_vjp rule it meets; one not linear in its cotangents (a
+    clipped gradient) has no transpose: an error, as JAX's forward mode of a custom_vjp function is."""
+    from graphc.graph import body_graphs
+
+    active = set(graph.inputs[p] for p in wrt)
+    for node in graph.topo_order():
+        data = graph[node]
+        if any(u in active for u in graph.operands(node)):
+            active.add(node)
+        elif node not in active:
+            continue
+        attrs = data["attrs"]
+        if data["op"] == "custom_vjp" and not attrs["linear"]:
+            where = data.get("loc")
+            raise GradientTypeError(
+                f"forward mode (jvp, jacfwd, hessian) of {attrs['function']}, a custom_vjp function whose bwd rule "
+                "is not linear in its cotangent: forward mode would transpose that rule. Define the derivative "
+                "with graphc.custom_jvp instead (reverse mode transposes it)" + (f" (called at {where})" if where else ""))
+        for body in body_graphs(data):
+            _transposed_rules(body, range(len(body.inputs)))
 
 
 def jvp_graph(graph: Graph, wrt: Sequence[int]) -> tuple[Graph, list[int]]:
     """``graph`` with tangents: inputs ``graph.inputs`` then one tangent per input position in ``wrt``
     (same shape and dtype; returned too), outputs ``graph.outputs`` then each output's tangent ``J t``
     (zeros for a non-float output)."""
+    _transposed_rules(graph, wrt)
     for position in wrt:
         data = graph[graph.inputs[position]]
         if data["dtype"].kind != "f":
-            raise DifferentiationError(f"jvp needs floating-point primals, but input {data.get('name', position)} "
+            raise GradientTypeError(f"jvp needs floating-point primals, but input {data.get('name', position)} "
                                        f"is {data['dtype']}; pass it as a float")
     floats = [i for i, n in enumerate(graph.outputs) if graph[n]["dtype"].kind == "f"]
     transposed, _ = vjp_graph(graph, floats, list(wrt))

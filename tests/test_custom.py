@@ -269,3 +269,43 @@ def test_checkpoint_static_arguments_keywords_and_eager_calls():
     np.testing.assert_allclose(got, expected, rtol=1e-15)
     assert checkpointed(0.7, 2) == power_chain(0.7, 2)  # untraced: the function itself
     assert checkpointed.__name__ == "power_chain"
+
+
+# ---- found in review ---------------------------------------------------------------------------------
+def test_forward_mode_of_a_nonlinear_custom_vjp_rule_is_an_error_and_a_linear_one_works():
+    from graphc.errors import GradientTypeError
+
+    with pytest.raises(GradientTypeError, match=r"clip_gradient.*not linear.*custom_jvp.*test_custom.py"):
+        graphc.jacfwd(lambda x: 3.0 * clip_gradient(x, 1.0))(2.0)
+    assert graphc.jacrev(lambda x: 3.0 * clip_gradient(x, 1.0))(2.0) == 1.0
+    _, tangent = graphc.jvp(log1pexp, (0.3,), (2.0,))  # g * (1 - 1/(1 + e^x)): linear in g
+    np.testing.assert_allclose(tangent, 2.0 / (1.0 + np.exp(-0.3)), rtol=1e-15)
+
+
+def test_nondiff_arguments_reach_the_rules_in_the_listed_order_and_defaults_are_bound():
+    from functools import partial
+
+    @partial(graphc.custom_vjp, nondiff_argnums=(2, 0))
+    def affine(a, x, b):
+        return x * a + b
+
+    affine.defvjp(lambda a, x, b: (affine(a, x, b), None), lambda b, a, _, g: (g * a * 10.0 + b,))
+    assert graphc.grad(affine, argnums=1, **NUMPY)(2.0, 1.0, 100.0) == 120.0  # JAX's order: b, then a
+
+    @graphc.custom_vjp
+    def scaled(x, a=2.0, b=3.0):
+        return x * a * b
+
+    scaled.defvjp(lambda x, a=2.0, b=3.0: (scaled(x, a, b), (a, b)), lambda r, g: (g * r[0] * r[1], g, g))
+    assert graphc.grad(lambda x: scaled(x, b=4.0), **NUMPY)(1.0) == 8.0
+    assert graphc.grad(lambda x: scaled(x), **NUMPY)(1.0) == 6.0
+
+
+def test_a_boolean_tangent_is_not_a_tangent():
+    @graphc.custom_jvp
+    def f(x):
+        return x * 2.0
+
+    f.defjvp(lambda primals, tangents: (f(*primals), tangents[0] > 0))
+    with pytest.raises(CustomRuleError, match="bool"):
+        graphc.grad(f)(1.0)

@@ -223,6 +223,20 @@ def test_errors_keep_the_python_type_numpy_or_jax_would_raise():
     with pytest.raises(ValueError) as info:
         graphc.jit(lambda x, y: x + y)(np.ones(3), np.ones(4))
     assert isinstance(info.value, ShapeError)
+    with pytest.raises(GradientTypeError):
+        graphc.jacfwd(lambda x: x > 0)(np.ones(2))
+    with pytest.raises(GradientTypeError):
+        graphc.jvp(lambda x: x * 2, (1,), (1,))
+    with pytest.raises(GradientTypeError):
+        graphc.grad(lambda x: x * 2.0, has_aux=True)(1.0)
+    with pytest.raises(TypeError):  # a call that does not fit the function, as Python's own
+        graphc.jit(lambda x: x)(1.0, 2.0)
+    from graphc.control import ControlFlowError
+    with pytest.raises(TypeError) as info:  # a carry that changes type, as JAX's
+        graphc.jit(lambda x: graphc.scan(lambda c, x: (c + x[None], None), 0.0, x)[0])(np.ones(3))
+    assert isinstance(info.value, ControlFlowError)
+    with pytest.raises(ValueError):  # xs of different lengths, as JAX's
+        graphc.jit(lambda a, b: graphc.scan(lambda c, x: (c, None), 0.0, (a, b))[0])(np.ones(3), np.ones(4))
 
 
 def test_gradient_with_respect_to_an_empty_dict_is_an_empty_dict():

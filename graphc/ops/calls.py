@@ -59,7 +59,7 @@ defop("checkpoint", arity=None, shape=_checkpoint_shape, reference=_checkpoint_r
 
 
 # ---- custom_vjp ------------------------------------------------------------------------------------
-def _custom_shape(*avals, bwd, num_outputs, num_residuals, num_consts, num_args, function):
+def _custom_shape(*avals, bwd, num_outputs, num_residuals, num_consts, num_args, function, linear):
     outs = avals[:num_outputs]
     residuals = avals[num_outputs:num_outputs + num_residuals]
     consts = avals[num_outputs + num_residuals:num_outputs + num_residuals + num_consts]
@@ -71,11 +71,11 @@ def _custom_shape(*avals, bwd, num_outputs, num_residuals, num_consts, num_args,
     return Results(outs)
 
 
-def _custom_reference(*operands, bwd, num_outputs, num_residuals, num_consts, num_args, function):
+def _custom_reference(*operands, bwd, num_outputs, num_residuals, num_consts, num_args, function, linear):
     return tuple(operands[:num_outputs])
 
 
-def _custom_batch(batched, *operands, bwd, num_outputs, num_residuals, num_consts, num_args, function):
+def _custom_batch(batched, *operands, bwd, num_outputs, num_residuals, num_consts, num_args, function, linear):
     # The results and the arguments all get the batch axis, so that the batched rule (which gives
     # every output batched) still maps the results' cotangents to the arguments' one for one; an
     # argument the same for every example then sums its cotangent over the batch (broadcast_to's adjoint).
@@ -89,7 +89,8 @@ def _custom_batch(batched, *operands, bwd, num_outputs, num_residuals, num_const
             lifted[k] = apply("broadcast_to", operands[k], shape=(size,) + shape_of(operands[k]))
     flags = list(batched[spans[2]:spans[3]]) + list(batched[spans[1]:spans[2]]) + [True] * num_outputs
     return apply("custom_vjp", *lifted, bwd=batch_graph(bwd, flags, size), num_outputs=num_outputs,
-                 num_residuals=num_residuals, num_consts=num_consts, num_args=num_args, function=function)
+                 num_residuals=num_residuals, num_consts=num_consts, num_args=num_args, function=function,
+                 linear=linear)
 
 
 def _custom_adjoint(g, out, *operands, **attrs):

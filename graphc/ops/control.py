@@ -115,6 +115,28 @@ def _carried_batch(body, leading: list, carry: list, trailing: list) -> list:
         carry = grown
 
 
+#: Ops that can raise on the values they get (bounds of a traced index, a singular or indefinite
+#: matrix). A branch or loop step whose result a batched rule would compute and then discard for some
+#: examples must not contain them: the batched rule declines, and each example runs on its own.
+_RAISING = frozenset({"gather", "scatter_add", "cholesky", "solve", "inv"})
+
+
+def _may_raise(body) -> bool:
+    """Whether ``body`` (or a body inside it) holds an op that can raise on values it would not
+    have met one example at a time: a gather or scatter by a traced index, a factorization."""
+    from graphc.graph import body_graphs
+
+    for node in body.dag:
+        data = body[node]
+        if data["op"] in _RAISING:
+            indices = body.operands(node)[1:]
+            if data["op"] not in ("gather", "scatter_add") or any(body[u]["op"] != "constant" for u in indices):
+                return True
+        if any(_may_raise(inner) for inner in body_graphs(data)):
+            return True
+    return False
+
+
 def _with_batch(x, size: int):
     """``x`` (the same for every example) broadcast along a new leading batch axis."""
     return apply("broadcast_to", x, shape=(size,) + tuple(x.shape))
@@ -197,6 +219,8 @@ def _while_batch(batched, *operands, cond, body, num_consts, record=False):
     consts = list(batched[:K])
     natural = _carried_batch(body, consts, list(batched[K:]), [])
     per_example = batched_outputs(cond, consts + natural)[0]
+    if per_example and _may_raise(body):
+        return None  # an example that is done would run the step once more: one example at a time
     if per_example and record:
         from graphc.mapping import BatchingError
 
@@ -280,7 +304,7 @@ def _cond_shape(pred, *avals, branches):
 
 
 def _cond_reference(pred, *operands, branches, evaluator=None):
-    branch = branches[int(np.clip(int(pred), 0, len(branches) - 1))]
+    branch = branches[1 if pred else 0]  # nonzero means true, as the compiled `if pred:`
     return tuple(np.asarray(v) for v in _bind(evaluator, branch, ())(*operands))
 
 
@@ -296,8 +320,10 @@ def _cond_batch(batched, pred, *operands, branches):
         outs = [any(made) for made in zip(*(batched_outputs(b, flags) for b in branches))]
         results = apply("cond", pred, *operands, branches=tuple(batch_graph(b, flags, size, outs) for b in branches))
         return tuple(r if o else _with_batch(r, size) for r, o in zip(results, outs))
+    if any(_may_raise(b) for b in branches):
+        return None  # both branches would run on every example: one example at a time
     false, true = (inline(batch_graph(b, flags, size), list(operands)) for b in branches)
-    take = pred if pred.dtype == np.bool_ else pred >= 1  # cond runs branches[clip(pred, 0, 1)]
+    take = pred if pred.dtype == np.bool_ else pred != 0  # nonzero: the true branch
     return tuple(apply("where", lift(take, len(t.shape) - 1), t, f) for f, t in zip(false, true))
 
 

@@ -121,3 +121,30 @@ def test_vmap_of_gradients_through_while_loops(rng):
         graphc.vmap(graphc.grad(newton_sqrt))(A)
     np.testing.assert_allclose(graphc.grad(lambda A: np.sum(graphc.vmap(newton_sqrt)(A)))(A), 0.5 / np.sqrt(A),
                                rtol=1e-12)
+
+
+def test_guarded_branches_and_loops_with_traced_indices_run_one_example_at_a_time():
+    """Both branches of a batched cond run on every example, and a batched while_loop steps finished
+    examples once more: a traced index that is out of bounds on the path an example does not take
+    must not raise, so those rules decline and each example runs alone, as it would unbatched."""
+    x = np.array([1.0, 2.0, 3.0])
+
+    def safe(x, i):
+        return graphc.cond(i < 3, lambda i: x[i], lambda i: -1.0, i)
+
+    np.testing.assert_array_equal(graphc.vmap(safe, in_axes=(None, 0), tiered="numpy")(x, np.array([0, 3])),
+                                  [1.0, -1.0])
+
+    def walk(x, n, k):
+        return graphc.while_loop(lambda c: c[0] < n, lambda c: (c[0] + 1, c[1] + x[c[0] * k]), (0, 0.0))[1]
+
+    np.testing.assert_array_equal(graphc.vmap(walk, in_axes=(None, 0, 0), tiered="numpy")(
+        np.ones(4), np.array([4, 2]), np.array([1, 2])), [4.0, 2.0])
+
+
+def test_a_negative_integer_predicate_is_true_everywhere():
+    def f(p, x):
+        return graphc.cond(p, lambda x: x + 1.0, lambda x: x - 1.0, x)
+
+    assert graphc.jit(f, tiered="numpy")(-1, 0.0) == 1.0 == graphc.jit(f, tiered=False)(-1, 0.0)
+    np.testing.assert_array_equal(graphc.vmap(f, tiered="numpy")(np.array([-1, 2, 0]), np.zeros(3)), [1.0, 1.0, -1.0])

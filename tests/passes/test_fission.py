@@ -69,6 +69,28 @@ def test_per_example_weight_gradients_are_one_batched_matmul(rng):
             np.testing.assert_allclose(g[i], want, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("inner", ["cond", "scan", "checkpoint"])
+def test_loops_branches_and_calls_inside_a_body_stay_in_the_loop(inner):
+    """They have batching rules but several results: fission leaves them (and their unpacks) in the loop."""
+    def step_value(x):
+        if inner == "cond":
+            return graphc.cond(x > 0, lambda x: x, lambda x: -x, x)
+        if inner == "scan":
+            return graphc.scan(lambda d, y: (d * y, None), 1.0, np.stack([x, x + 1.0]))[0]
+        return graphc.checkpoint(np.sin)(x)
+
+    def f(xs):
+        return graphc.scan(lambda c, x: (c + step_value(x), step_value(x) * c), 0.0, xs)
+
+    xs = np.array([1.0, -2.0, 3.0])
+    graph = graphc.trace(f, xs)
+    split, _ = split_scans(graph)
+    split.verify()
+    _assert_same_values(graph, split, (xs,))
+    loss = lambda xs: np.sum(f(xs)[1])  # noqa: E731
+    np.testing.assert_allclose(graphc.grad(loss, tiered="numpy")(xs), graphc.grad(loss, tiered=False)(xs), rtol=1e-13)
+
+
 def test_passthrough_outputs_running_sums_of_weights_and_reverse_loops(rng):
     W, xs, c0 = rng.normal(size=(2, 2)), rng.normal(size=(T, 2)), rng.normal(size=2)
 
