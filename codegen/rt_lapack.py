@@ -5,10 +5,13 @@ A factorization of several results returns a tuple of stacks.
 """
 from __future__ import annotations
 
+import llvmlite.binding as llvm_binding
 import numba
 import numpy as np
+from numba.core import types
+from numba.extending import get_cython_function_address, overload
 
-__all__ = ["_cholesky3", "_solve3", "_inv3", "_slogdet3", "_eigh_lower3", "_svd3", "_qr3"]
+__all__ = ["_cholesky3", "_solve3", "_inv3", "_slogdet3", "_eigh_lower3", "_svd3", "_qr3", "_solve_triangular3"]
 
 _jit = numba.njit(cache=True, error_model="numpy")
 
@@ -77,3 +80,53 @@ def _qr3(a):
     for i in range(a.shape[0]):
         q[i], r[i] = np.linalg.qr(a[i])
     return q, r
+
+
+# ---- triangular solves: BLAS trsm through SciPy's Cython bindings --------------------------------
+# Numba's np.linalg has no triangular solve. The routine is called by a symbol name registered with
+# LLVM at import (as Numba does for its own LAPACK calls), so kernels that use it stay cacheable on
+# disk. Fortran BLAS takes every argument by pointer; a C-ordered matrix read in Fortran order is its
+# transpose, so op(A) X = B is solved as X^T op(A)^T = B^T: a right-side trsm on the same memory with
+# the triangle flipped.
+for _name in ("dtrsm", "strsm"):
+    llvm_binding.add_symbol(f"graphc_{_name}", get_cython_function_address("scipy.linalg.cython_blas", _name))
+_dtrsm = types.ExternalFunction("graphc_dtrsm", types.void(*([types.voidptr] * 11)))
+_strsm = types.ExternalFunction("graphc_strsm", types.void(*([types.voidptr] * 11)))
+
+
+@_jit
+def _trsm_flags(lower, trans):
+    side = np.array([ord("R")], np.uint8)
+    uplo = np.array([ord("U") if lower else ord("L")], np.uint8)
+    transa = np.array([ord("T") if trans else ord("N")], np.uint8)
+    diag = np.array([ord("N")], np.uint8)
+    return side, uplo, transa, diag
+
+
+@_jit
+def _solve_triangular3(a, b, lower, trans):
+    """op(a[i]) x[i] = b[i] for each i, op the identity or the transpose, a[i] lower or upper triangular
+    (only that triangle is read)."""
+    n, k = b.shape[1], b.shape[2]
+    x = b.copy()
+    side, uplo, transa, diag = _trsm_flags(lower, trans)
+    sizes = np.array([k, n, n, k], np.int32)  # m, n, lda, ldb of the Fortran call
+    one = np.ones(1, a.dtype)
+    for i in range(a.shape[0]):
+        _trsm(side, uplo, transa, diag, sizes, one, a[i], x[i])
+    return x
+
+
+def _trsm(side, uplo, transa, diag, sizes, one, a, x):
+    """One trsm call on C-contiguous ``a`` and ``x`` (the routine picked by dtype, in Numba)."""
+
+
+@overload(_trsm)
+def _trsm_numba(side, uplo, transa, diag, sizes, one, a, x):
+    routine = _dtrsm if a.dtype == types.float64 else _strsm
+
+    def call(side, uplo, transa, diag, sizes, one, a, x):
+        routine(side.ctypes, uplo.ctypes, transa.ctypes, diag.ctypes, sizes[0:].ctypes, sizes[1:].ctypes,
+                one.ctypes, a.ctypes, sizes[2:].ctypes, x.ctypes, sizes[3:].ctypes)
+
+    return call

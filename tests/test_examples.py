@@ -37,6 +37,15 @@ def test_lbfgs_quick_converges_to_the_known_optima():
     assert "all converged to the known optimum" in out
 
 
+def test_gaussian_process_quick_matches_the_hand_derived_gradient_and_fits():
+    done = run_example("gaussian_process.py", "--quick")
+    out = done.stdout
+    value, by_hand = (float(v) for v in re.search(r"nll (\S+) \(by hand (\S+)\)", out).groups())
+    assert abs(value - by_hand) <= 1e-10 * abs(by_hand)
+    assert float(re.search(r"max \|gradient - by hand\| / max \|gradient\| = (\S+)", out).group(1)) < 1e-10
+    assert float(re.search(r"\|gradient\| = (\S+)$", out.strip()).group(1)) < 1e-3  # a fitted optimum
+
+
 def test_njit_training_loop_quick_matches_the_python_loop():
     done = run_example("njit_training_loop.py", "--quick")
     losses = [float(v) for v in re.findall(r"mean batch loss ([\d.]+)", done.stdout)]

@@ -30,8 +30,8 @@ import numpy as np
 
 from graphc.errors import DifferentiationError, ShapeError, user_frame
 from graphc.ops import (
-    Aval, Results, Statements, apply, batched_like, defcomposite, defop, ndim_of, normalize_axis, shape_of,
-    unsupported,
+    Aval, Results, Statements, apply, batched_like, defcomposite, defop, dtype_source, ndim_of, normalize_axis,
+    shape_of, unsupported,
 )
 from graphc.ops.linalg import _swap
 
@@ -97,11 +97,14 @@ def _lapack_emit(helper: str, arity: int = 1):
 
     def emit(args, node, operands):
         stacks = []
+        dtype = node["results"][0].dtype if "results" in node else node["dtype"]
         for name, operand in zip(args[:arity], operands[:arity]):
             shape = operand["shape"]
+            if operand["dtype"] != dtype:  # LAPACK takes one dtype: the result's
+                name = f"{name}.astype({dtype_source(dtype)})"
             stacks.append(f"_reshape(np.ascontiguousarray({name}), ({math.prod(shape[:-2])}, {shape[-2]}, "
                           f"{shape[-1]}))")
-        extra = [repr(bool(node["attrs"][k])) for k in ("full_matrices",) if k in node["attrs"]]
+        extra = [repr(bool(node["attrs"][k])) for k in ("full_matrices", "lower", "trans") if k in node["attrs"]]
         call = f"{helper}({', '.join(stacks + extra)})"
         if "results" not in node:
             return unstack(call, tuple(node["shape"]))
@@ -123,8 +126,9 @@ def _cholesky_adjoint(g, L, a):
     n = shape_of(L)[-1]
     phi = np.tril(np.ones((n, n)), -1) + 0.5 * _eye(n, np.float64)
     P = apply("matmul", _swap(L), g) * phi.astype(L.dtype)
-    left = apply("solve", _swap(L), P)  # L^-T P
-    return (_sym(_swap(apply("solve", _swap(L), _swap(left)))),)  # (L^-T (L^-T P)^T)^T = L^-T P L^-1
+    left = apply("solve_triangular", L, P, lower=True, trans=True)  # L^-T P
+    right = apply("solve_triangular", L, _swap(left), lower=True, trans=True)  # (L^-T P L^-1)^T
+    return (_sym(_swap(right)),)
 
 
 def _parse_cholesky(a, upper=False):
@@ -191,6 +195,36 @@ def _solve(a, b):
 defop("solve", arity=2, shape=_solve_shape, reference=np.linalg.solve, adjoint=_solve_adjoint,
       emit=_lapack_emit("_solve3", arity=2), batch=lambda batched, a, b: apply("solve", *batched_like(batched, (a, b))),
       doc="np.linalg.solve: x with a @ x = b (LU, batched); a 1-d b is a vector")
+
+
+def _solve_triangular_shape(a, b, lower, trans):
+    _matrix_aval(a, "solve_triangular")
+    if len(b.shape) < 2 or b.shape[-2] != a.shape[-1] or tuple(b.shape[:-2]) != tuple(a.shape[:-2]):
+        raise ShapeError(f"solve_triangular: shapes {tuple(a.shape)} and {tuple(b.shape)} do not fit", user_frame())
+    return Aval(b.shape, np.result_type(a.dtype, b.dtype))
+
+
+def _solve_triangular_reference(a, b, lower, trans):
+    import scipy.linalg
+
+    out = np.empty(b.shape, np.result_type(a.dtype, b.dtype))
+    for index in np.ndindex(a.shape[:-2]):
+        out[index] = scipy.linalg.solve_triangular(a[index], b[index], lower=lower, trans=int(trans))
+    return out
+
+
+def _solve_triangular_adjoint(g, x, a, b, lower, trans):
+    # x = op(A)^-1 b: bbar = op(A)^-T g; the cotangent of op(A) is -bbar x^T, masked to the triangle read.
+    gb = apply("solve_triangular", a, g, lower=lower, trans=not trans)
+    ga = -apply("matmul", x, _swap(gb)) if trans else -apply("matmul", gb, _swap(x))
+    n = shape_of(a)[-1]
+    return ga * (np.tri(n) if lower else np.tri(n).T).astype(ga.dtype), gb
+
+
+defop("solve_triangular", arity=2, shape=_solve_triangular_shape, reference=_solve_triangular_reference,
+      adjoint=_solve_triangular_adjoint, emit=_lapack_emit("_solve_triangular3", arity=2),
+      batch=lambda batched, a, b, **attrs: apply("solve_triangular", *batched_like(batched, (a, b)), **attrs),
+      doc="op(a) @ x = b for triangular a (op: a or a^T; lower or upper; BLAS trsm, batched)")
 
 
 def _inv_shape(a):

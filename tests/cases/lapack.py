@@ -10,7 +10,9 @@ COMPOSITE_CASES.
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 
+from graphc.ops import apply
 from op_cases import case
 
 
@@ -102,4 +104,13 @@ COMPOSITE_CASES = [
     case(lambda x: np.linalg.matrix_power(x, 5), (3, 3), id="matrix_power"),
     case(lambda x: np.linalg.matrix_power(_shifted(x), -2), (2, 3, 3), id="matrix_power-negative"),
     case(lambda a, b, c: np.linalg.multi_dot([a, b, c]), (4,), (4, 2), (2, 3), id="multi_dot"),
+]
+
+CASES["solve_triangular"] = [
+    case(lambda m, b: apply("solve_triangular", np.tril(m) + 3.0 * np.eye(3), b, lower=True, trans=False), (3, 3),
+         (3, 2), id="lower", expected=lambda m, b: scipy.linalg.solve_triangular(np.tril(m) + 3 * np.eye(3), b, lower=True)),
+    case(lambda m, b: apply("solve_triangular", m + 3.0 * np.eye(3), b, lower=False, trans=True), (2, 3, 3),
+         (2, 3, 1), id="upper-transposed-batched",
+         expected=lambda m, b: np.stack([scipy.linalg.solve_triangular(a + 3 * np.eye(3), c, lower=False, trans=1)
+                                         for a, c in zip(m, b)])),
 ]
