@@ -199,7 +199,12 @@ class Tracer:
             raise unsupported(f"np.{ufunc.__name__} with keyword arguments {sorted(kwargs)}")
         handler = NUMPY_API.get(ufunc)
         if handler is None:
-            raise unsupported(f"the NumPy ufunc np.{ufunc.__name__}", "see the README's table of supported operations")
+            from graphc.ops.special import scipy_ufunc_handler  # registered once SciPy is in use
+
+            handler = scipy_ufunc_handler(ufunc)
+        if handler is None:
+            owner = "NumPy ufunc np" if getattr(np, ufunc.__name__, None) is ufunc else "ufunc scipy.special"
+            raise unsupported(f"the {owner}.{ufunc.__name__}", "see the README's table of supported operations")
         result = handler(*inputs)
         if kwargs.get("dtype") is not None:
             result = apply("astype", result, dtype=np.dtype(kwargs["dtype"]).str)
@@ -218,7 +223,8 @@ class Tracer:
     def __array__(self, dtype=None, copy=None):
         raise TracerConversionError(
             f"a traced value ({type_name(self.shape, self.dtype)}) cannot become a concrete NumPy array "
-            "(np.array, np.asarray); to build an array from traced values use np.stack or np.concatenate",
+            "(np.array, np.asarray); to build an array from traced values use np.stack, np.concatenate or "
+            "graphc.numpy.array([...])",
             user_frame())
 
     # ---- conversions that need data ------------------------------------------------------------

@@ -277,11 +277,15 @@ _SPELLED = {"astype": "`x.astype(dtype)`", "getitem": "`x[i]`, `x[a:b:c]`, `x[No
             "while_loop": "`graphc.while_loop`, `graphc.fori_loop` with traced bounds",
             "solve": "`np.linalg.solve`", "slogdet": "`np.linalg.slogdet`, `np.linalg.det`",
             "eigh": "`np.linalg.eigh`, `np.linalg.eigvalsh`", "svd": "`np.linalg.svd`, `np.linalg.svdvals`",
-            "qr": "`np.linalg.qr`"}
+            "qr": "`np.linalg.qr`", "digamma": "`scipy.special.digamma`, `scipy.special.psi`",
+            "polygamma": "`graphc.scipy.special.polygamma`"}
 
 
 def _numpy_name(fn) -> str:
-    """``np.sum``, ``np.linalg.solve``: a NumPy callable as users spell it."""
+    """``np.sum``, ``np.linalg.solve``, ``scipy.special.erf``: a callable as users spell it."""
+    name = getattr(fn, "__name__", str(fn))
+    if isinstance(fn, np.ufunc) and getattr(np, name, None) is not fn:
+        return f"`scipy.special.{name}`"  # the ufuncs graphc knows are NumPy's and scipy.special's
     module = getattr(fn, "__module__", None) or "numpy"
     prefix = "np" + module[len("numpy"):] if module.startswith("numpy.") and not module.startswith("numpy._") else "np"
     return f"`{prefix}.{getattr(fn, '__name__', fn)}`"
@@ -289,6 +293,9 @@ def _numpy_name(fn) -> str:
 
 def operations_table() -> str:
     """The README's table of supported operations, generated from the registry (a test keeps it in sync)."""
+    from graphc.ops.special import register_scipy_ufuncs
+
+    register_scipy_ufuncs()  # their spellings are SciPy's objects
     spellings: dict[str, list[str]] = {}
     for fn, handler in NUMPY_API.items():
         target = getattr(handler, "__name__", "")
@@ -315,3 +322,5 @@ from graphc.ops import ufuncs, scans, differences, manip, joins, contract, gathe
 from graphc.ops import control  # noqa: E402,F401
 from graphc.ops import calls  # noqa: E402,F401
 from graphc.ops import lapack  # noqa: E402,F401
+from graphc.ops import special  # noqa: E402,F401
+from graphc.ops import misc  # noqa: E402,F401

@@ -274,13 +274,42 @@ def _pair(a, la: list, b, lb: list, keep: set) -> tuple:
     return _reshape(out, bshape + tuple(size[l] for l in free_a + free_b)), batch + free_a + free_b
 
 
+def _interleaved_subscripts(operands) -> tuple:
+    """``np.einsum(a, [0, 1], b, [1, 2], [0, 2])`` as ``("ab,bc->ac", a, b)``."""
+    output = operands[-1] if len(operands) % 2 else None  # an odd count ends with the output's list
+    pairs = operands[:-1] if output is not None else operands
+    arrays, sublists = list(pairs[0::2]), list(pairs[1::2])
+    labels: dict = {}
+
+    def letters(sublist) -> str:
+        out = ""
+        for label in sublist:
+            if label is Ellipsis:
+                out += "..."
+                continue
+            if not isinstance(label, (int, np.integer)):
+                raise unsupported(f"np.einsum axis label {label!r}", "use integers (or ...)")
+            if label not in labels:
+                labels[label] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[len(labels)]
+            out += labels[label]
+        return out
+
+    spec = ",".join(letters(s) for s in sublists)
+    if output is not None:
+        spec += "->" + letters(output)
+    return (spec, *arrays)
+
+
 def einsum(*operands, out=None, optimize=False, dtype=None, order="K", casting="safe"):
-    """``np.einsum`` with a subscripts string (explicit or implicit output, '...', repeated labels):
-    diagonals and lone labels first, then operands contracted left to right by matmul or products."""
+    """``np.einsum`` with a subscripts string (explicit or implicit output, '...', repeated labels) or in
+    the interleaved form: diagonals and lone labels first, then operands contracted left to right by
+    matmul or products."""
     if out is not None or dtype is not None or order not in ("K", "A", "C") or casting != "safe":
         raise unsupported("np.einsum with out=, dtype=, order= or casting=")
-    if not operands or not isinstance(operands[0], str):
-        raise unsupported("np.einsum with interleaved operands and axis lists", "pass a subscripts string")
+    if operands and not isinstance(operands[0], str):
+        operands = _interleaved_subscripts(operands)
+    if not operands:
+        raise ShapeError("np.einsum needs a subscripts string and operands", user_frame())
     arrays = [_array(x) for x in operands[1:]]
     inputs, output = _parse_einsum(operands[0], [ndim_of(x) for x in arrays])
     size = {}

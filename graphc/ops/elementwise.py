@@ -53,8 +53,15 @@ elementwise("multiply", np.multiply, lambda g, out, x, y: (g * y, g * x), arity=
 elementwise("divide", np.true_divide, lambda g, out, x, y: (g / y, -(g * out) / y), arity=2,
             numpy=(np.true_divide, np.divide), emit="({0} / {1})", singular=True, domain=NONZERO,
             doc="x / y")
-elementwise("power", np.power,
-            lambda g, out, x, y: (g * y * x ** (y - 1), g * out * np.log(x)), arity=2,
+def _power_adjoint(g, out, x, y):
+    # JAX's convention at the edges: x ** 0 is constant (d/dx 0, not 0 * x ** -1 = NaN at x = 0), and
+    # d/dy 0 ** y = 0 (not 0 * log(0) = NaN).
+    gx = g * np.where(y == 0, 0.0, y * x ** (y - 1))
+    gy = g * np.where(x == 0, 0.0, out * np.log(np.where(x == 0, 1.0, x)))
+    return gx, gy
+
+
+elementwise("power", np.power, _power_adjoint, arity=2,
             emit="({0} ** {1})", domain=POSITIVE, singular=True, doc="x ** y, array or scalar exponent")
 elementwise("negative", np.negative, lambda g, out, x: (-g,), emit="(-{0})", doc="-x")
 elementwise("square", np.square, lambda g, out, x: (g * (2 * x),), emit="({0} * {0})", doc="x * x")

@@ -22,6 +22,7 @@ def _einsum(spec, *shapes, id=None):
 
 
 COMPOSITE_CASES = [
+    case(lambda a, b: np.einsum(a, [0, 1], b, [1, 2], [2, 0]), (2, 3), (3, 4), id="np.einsum-interleaved"),
     # ---- matmul with batch axes (the primitive, N-d) ----
     case(lambda a, b: a @ b, (2, 3, 4), (2, 4, 5), id="matmul-batch"),
     case(lambda a, b: a @ b, (2, 3, 4), (4, 5), id="matmul-batch@mat"),

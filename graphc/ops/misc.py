@@ -1,0 +1,76 @@
+"""NumPy functions written with primitives that fit no family: ``append``, ``sinc``, ``nan_to_num``,
+``linspace`` (with traced endpoints) and ``real_if_close``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from graphc.errors import ShapeError, user_frame
+from graphc.ops import apply, defcomposite, shape_of
+
+
+def append(arr, values, axis=None):
+    """NumPy's: flattened and joined when ``axis`` is None, else joined along ``axis``."""
+    if axis is None:
+        arr, values = np.ravel(arr), np.ravel(values)
+        axis = 0
+    return np.concatenate([arr, values], axis=axis)
+
+
+def sinc(x):
+    """``sin(pi x) / (pi x)``, and 1 at 0 (where its gradient is 0)."""
+    zero = x == 0
+    safe = np.where(zero, 1.0, x) * math.pi
+    return np.where(zero, 1.0, np.sin(safe) / safe)
+
+
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """NaN to ``nan``, +-inf to ``posinf``/``neginf`` (the dtype's largest finite values by default)."""
+    dtype = np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype
+    if dtype.kind not in "f":
+        return x
+    info = np.finfo(dtype)
+    big = info.max if posinf is None else posinf
+    small = info.min if neginf is None else neginf
+    x = np.where(x != x, np.asarray(nan, dtype), x)
+    x = np.where(x == np.inf, np.asarray(big, dtype), x)
+    return np.where(x == -np.inf, np.asarray(small, dtype), x)
+
+
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    """NumPy's, with traced ``start``/``stop`` (``num`` is a Python int): ``start + i * step``, the last
+    point exactly ``stop`` when ``endpoint``."""
+    if not isinstance(num, (int, np.integer)) or num < 0:
+        raise ShapeError(f"np.linspace needs a non-negative int num, got {num!r}", user_frame())
+    num = int(num)
+    start, stop = (v if hasattr(v, "shape") else np.asarray(v, np.float64) for v in (start, stop))
+    shape = tuple(np.broadcast_shapes(shape_of(start), shape_of(stop)))
+    div = (num - 1) if endpoint else num
+    delta = stop - start
+    step = delta / div if div > 0 else delta * np.nan
+    common = np.result_type(np.dtype(start.dtype), np.dtype(stop.dtype))  # NumPy's: a float num is weak
+    index = np.arange(num, dtype=common if common.kind == "f" else np.float64).reshape((num,) + (1,) * len(shape))
+    points = index * step + start if div > 0 else index * delta + start
+    if endpoint and num > 1:
+        last = apply("reshape", apply("broadcast_to", stop, shape=shape), shape=(1,) + shape)
+        points = np.concatenate([points[:-1], last], axis=0)
+    points = apply("broadcast_to", points, shape=(num,) + shape) if shape_of(points) != (num,) + shape else points
+    if axis != 0:
+        points = np.moveaxis(points, 0, axis)
+    if dtype is not None:
+        points = points.astype(dtype)
+    return (points, step) if retstep else points
+
+
+def real_if_close(a, tol=100):
+    """Real input is returned as it is (graphc traces real values only)."""
+    return a
+
+
+defcomposite((np.append,), append)
+defcomposite((np.sinc,), sinc)
+defcomposite((np.nan_to_num,), nan_to_num)
+defcomposite((np.linspace,), linspace)
+defcomposite((np.real_if_close,), real_if_close)

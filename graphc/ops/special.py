@@ -1,0 +1,137 @@
+"""Special functions: scipy.special's ufuncs, traced when they meet a traced value.
+
+``scipy.special`` functions are NumPy ufuncs, so ``scipy.special.gammaln(x)`` on a traced ``x`` reaches
+graphc's ``__array_ufunc__`` like ``np.log`` does. Primitives: ``gammaln``, ``digamma`` (``psi``),
+``polygamma(n, x)`` (integer ``n``; no gradient in ``n``), ``gamma``, ``erf``, ``erfc``, ``erfinv``.
+Composites: ``expit`` (graphc's sigmoid), ``logit``, ``xlogy``, ``xlog1py``, ``betaln`` and ``ndtr``. Functions of scipy.special that are not ufuncs (``logsumexp``,
+``softmax``, ``log_softmax``, ``polygamma`` itself) are in :mod:`graphc.scipy.special`.
+
+Numba emission: libm's through ``math`` where it has the function (``lgamma``, ``gamma``, ``erf``,
+``erfc``), else a helper of ``graphc.codegen.rt_special`` (digamma, polygamma, erfinv).
+
+Importing graphc does not import SciPy: the references import it when first called, and SciPy's
+ufunc objects become dispatch keys the first time one of them meets a traced value.
+"""
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+
+from graphc.ops import NUMPY_API, POSITIVE, UNIT, apply, defcomposite
+from graphc.ops.elementwise import elementwise
+
+#: Codes of the functions graphc.codegen.rt_special's ``_special_array`` maps over an array (here, so
+#: that importing graphc needs no Numba).
+GAMMALN, GAMMA, ERF, ERFC, DIGAMMA, ERFINV = range(6)
+
+_SQRT_PI = math.sqrt(math.pi)
+
+
+def _scipy(name: str):
+    """scipy.special's function ``name``, as a reference that imports SciPy only when first called:
+    importing graphc does not import SciPy (about 0.35 s)."""
+
+    def reference(*args):
+        import scipy.special
+
+        return getattr(scipy.special, name)(*args)
+
+    reference.__name__ = name
+    return reference
+
+
+def _float_emit(scalar: str, code: int):
+    """Emissions of a function computed in float64 (the helpers' and libm's), cast to the node's dtype:
+    arrays through ``_special_array`` with the function's code (graphc.codegen.rt_special)."""
+    return dict(emit=f"_special_array({{0}}, {code}).astype({{dtype}})", scalar_emit=f"{{dtype}}({scalar})")
+
+
+elementwise("gammaln", _scipy("gammaln"), lambda g, out, x: (g * apply("digamma", x),),
+            numpy=(), **_float_emit("math.lgamma({0})", GAMMALN), domain=POSITIVE,
+            doc="scipy.special.gammaln: log|Gamma(x)|")
+elementwise("digamma", _scipy("digamma"), lambda g, out, x: (g * apply("polygamma", np.ones((), np.int64), x),),
+            numpy=(), **_float_emit("_digamma_scalar({0})", DIGAMMA), domain=POSITIVE,
+            doc="scipy.special.digamma (psi): d/dx log Gamma(x)")
+
+
+def _polygamma_reference(n, x):
+    import scipy.special
+
+    return np.asarray(scipy.special.polygamma(n, x), np.float64)  # float64 for every x, as SciPy's on arrays
+
+
+elementwise("polygamma", _polygamma_reference,
+            lambda g, out, n, x: (None, g * apply("polygamma", n + 1, x)), arity=2, numpy=(),
+            emit="_polygamma_array({0}, {1}).astype({dtype})", scalar_emit="{dtype}(_polygamma_scalar({0}, {1}))",
+            domain=POSITIVE, doc="the n-th derivative of digamma (integer n >= 0, x > 0); no gradient in n")
+elementwise("gamma", _scipy("gamma"), lambda g, out, x: (g * out * apply("digamma", x),),
+            numpy=(), **_float_emit("math.gamma({0})", GAMMA), domain=POSITIVE, doc="scipy.special.gamma")
+elementwise("erf", _scipy("erf"), lambda g, out, x: (g * (2.0 / _SQRT_PI) * np.exp(-(x * x)),),
+            numpy=(), **_float_emit("math.erf({0})", ERF), doc="scipy.special.erf: the error function")
+elementwise("erfc", _scipy("erfc"), lambda g, out, x: (g * (-2.0 / _SQRT_PI) * np.exp(-(x * x)),),
+            numpy=(), **_float_emit("math.erfc({0})", ERFC), doc="scipy.special.erfc: 1 - erf(x), without cancellation")
+elementwise("erfinv", _scipy("erfinv"), lambda g, out, x: (g * (_SQRT_PI / 2.0) * np.exp(out * out),),
+            numpy=(), **_float_emit("_erfinv_scalar({0})", ERFINV), domain=UNIT, singular=True,
+            doc="scipy.special.erfinv: the inverse of erf on (-1, 1)")
+
+
+def logit(p):
+    """``log(p / (1 - p))`` as ``log(p) - log1p(-p)``."""
+    return np.log(p) - np.log1p(-p)
+
+
+def xlogy(x, y):
+    """``x * log(y)``, and 0 where ``x`` is 0 (also at ``y = 0``)."""
+    return np.where(x == 0, 0.0, x * np.log(np.where(x == 0, 1.0, y)))
+
+
+def xlog1py(x, y):
+    """``x * log1p(y)``, and 0 where ``x`` is 0."""
+    return np.where(x == 0, 0.0, x * np.log1p(np.where(x == 0, 0.0, y)))
+
+
+def betaln(a, b):
+    """``log |B(a, b)| = gammaln(a) + gammaln(b) - gammaln(a + b)``."""
+    return apply("gammaln", a) + apply("gammaln", b) - apply("gammaln", a + b)
+
+
+def ndtr(x):
+    """The standard normal CDF, ``erfc(-x / sqrt(2)) / 2`` (accurate in the left tail)."""
+    return 0.5 * apply("erfc", -x * (1.0 / math.sqrt(2.0)))
+
+
+#: graphc's handler of each scipy.special ufunc it traces, by name (registered in NUMPY_API once SciPy
+#: is imported: see :func:`scipy_ufunc_handler`).
+_HANDLERS = {"expit": lambda x: apply("sigmoid", x), "logit": logit, "xlogy": xlogy, "xlog1py": xlog1py,
+             "betaln": betaln, "ndtr": ndtr}
+_PRIMITIVES = ("gammaln", "digamma", "psi", "gamma", "erf", "erfc", "erfinv")
+
+
+def register_scipy_ufuncs() -> None:
+    """Make scipy.special's ufuncs dispatch to graphc (their NUMPY_API keys are SciPy's objects)."""
+    import scipy.special
+
+    for name in _PRIMITIVES:
+        primitive = "digamma" if name == "psi" else name
+        NUMPY_API.setdefault(getattr(scipy.special, name), _primitive_handler(primitive))
+    for name, handler in _HANDLERS.items():
+        if getattr(scipy.special, name) not in NUMPY_API:
+            defcomposite((getattr(scipy.special, name),), handler)
+
+
+def _primitive_handler(name: str):
+    def handler(*args):
+        return apply(name, *args)
+
+    handler.__name__ = name
+    return handler
+
+
+def scipy_ufunc_handler(ufunc):
+    """The handler of a ufunc graphc has none for yet: scipy.special's are registered the first time
+    one reaches a traced value (SciPy is imported by then: the user called it)."""
+    if "scipy.special" in sys.modules and ufunc.__name__ in set(_PRIMITIVES) | set(_HANDLERS):
+        register_scipy_ufuncs()
+    return NUMPY_API.get(ufunc)

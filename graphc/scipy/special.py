@@ -1,0 +1,60 @@
+"""``scipy.special`` for traced values: its ufuncs (which also trace when called from scipy.special
+itself) and the functions that are not ufuncs, with SciPy's signatures.
+
+>>> import numpy as np, graphc
+>>> from graphc.scipy.special import logsumexp
+>>> float(graphc.grad(lambda x: logsumexp(x))(np.zeros(4))[0])
+0.25
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.special as sc
+
+from graphc.errors import ShapeError, user_frame
+from graphc.ops import apply, ndim_of, normalize_axis, shape_of
+from graphc.ops.composite import _shift
+
+# The ufuncs: SciPy's own objects, which dispatch to graphc's primitives on traced values.
+betaln, digamma, erf, erfc, erfinv, expit, gamma, gammaln = (sc.betaln, sc.digamma, sc.erf, sc.erfc, sc.erfinv,
+                                                             sc.expit, sc.gamma, sc.gammaln)
+logit, ndtr, psi, xlog1py, xlogy = sc.logit, sc.ndtr, sc.psi, sc.xlog1py, sc.xlogy
+
+__all__ = ["betaln", "digamma", "erf", "erfc", "erfinv", "expit", "gamma", "gammaln", "log_softmax", "logit",
+           "logsumexp", "ndtr", "polygamma", "psi", "softmax", "xlog1py", "xlogy"]
+
+
+def polygamma(n, x):
+    """The n-th derivative of digamma (``n`` a non-negative integer, or an array of them)."""
+    n = np.asarray(n)
+    if n.dtype.kind not in "iu" or np.any(n < 0):
+        raise ShapeError(f"polygamma needs non-negative integer orders n, got {n!r}", user_frame())
+    return apply("polygamma", n, x)
+
+
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    """``log(sum(b * exp(a), axis))`` without overflow: SciPy's, for positive weights ``b``."""
+    if return_sign:
+        raise ShapeError("graphc's logsumexp does not return a sign (return_sign=True): pass positive b",
+                         user_frame())
+    axes = normalize_axis(axis, ndim_of(a), "logsumexp")
+    m = _shift(a, axes)
+    e = np.exp(a - m)
+    if b is not None:
+        e = e * b
+    out = np.log(apply("sum", e, axis=axes, keepdims=True)) + m
+    if keepdims:
+        return out
+    return apply("reshape", out, shape=tuple(n for i, n in enumerate(shape_of(out)) if i not in axes))
+
+
+def softmax(x, axis=None):
+    """``exp(x) / sum(exp(x), axis)`` (SciPy's default: over every axis), shifted by the max."""
+    axes = normalize_axis(axis, ndim_of(x), "softmax")
+    e = np.exp(x - _shift(x, axes))
+    return e / apply("sum", e, axis=axes, keepdims=True)
+
+
+def log_softmax(x, axis=None):
+    """``x - logsumexp(x, axis, keepdims=True)``."""
+    return x - logsumexp(x, axis=axis, keepdims=True)

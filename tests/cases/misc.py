@@ -1,0 +1,18 @@
+"""Rows for graphc/ops/misc.py: NumPy functions composed from primitives (COMPOSITE_CASES only)."""
+from __future__ import annotations
+
+import numpy as np
+
+from op_cases import case
+
+CASES: dict = {}
+
+COMPOSITE_CASES = [
+    case(lambda x, y: np.append(x, y), (2, 3), (3,), id="np.append"),
+    case(lambda x, y: np.append(x, y, axis=0), (2, 3), (1, 3), id="np.append-axis"),
+    case(lambda x: np.sinc(x), (2, 3), id="np.sinc"),
+    case(lambda x: np.nan_to_num(x, nan=-1.0), (4,), id="np.nan_to_num"),
+    case(lambda a, b: np.linspace(a, b, 5), (), (), id="np.linspace"),
+    case(lambda a, b: np.linspace(a, b, 4, endpoint=False, axis=1), (2,), (2,), id="np.linspace-arrays-axis"),
+    case(lambda x: np.real_if_close(x), (3,), id="np.real_if_close"),
+]
