@@ -35,20 +35,21 @@ from graphc.tracer import Tracer, add_constant, building
 
 
 def differentiate(graph: Graph, output: int, wrt: Sequence[int]) -> tuple[Graph, list[int]]:
-    """Append the adjoint of scalar node ``output`` with respect to each node in ``wrt``.
+    """Append the adjoint of scalar node ``output`` (or one of size 1, shape ``(1,)``/``(1, 1)``, as
+    autograd allows) with respect to each node in ``wrt``.
 
     Returns a new graph (``graph`` is not changed) and the node id of each gradient, in ``wrt`` order.
     Adjoint nodes that no gradient needs are not kept.
     """
     data = graph[output]
-    if data["shape"] != () or data["dtype"].kind != "f":
+    if any(n != 1 for n in data["shape"]) or data["dtype"].kind != "f":  # shape (1,) or (1, 1): a scalar, as autograd
         raise GradientTypeError(
             f"grad needs a scalar floating-point output, but the function returns "
             f"{type_name(data['shape'], data['dtype'])}; reduce it (e.g. np.sum) or differentiate one element")
     new = graph.copy()
     first_new = new.next_id
     with building(new) as state:
-        seed = Tracer(new, add_constant(new, np.ones((), data["dtype"]), output))
+        seed = Tracer(new, add_constant(new, np.ones(tuple(data["shape"]), data["dtype"]), output))
         found = backward(graph, new, state, {output: seed}, wrt)
         grads = [_gradient(new, w, c) for w, c in zip(wrt, found)]
     new.outputs = grads

@@ -175,3 +175,15 @@ def test_public_names():
         assert hasattr(graphc, name), name
     with pytest.raises(graphc.GraphcError):
         graphc.grad(3.0)
+
+
+def test_grad_of_a_size_one_output_is_the_gradient_of_its_element():
+    # autograd's convention: an output of shape (1,) or (1, 1) is differentiated as a scalar.
+    x = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(graphc.grad(lambda x: x[:1] * 2.0, tiered="numpy")(x), [2.0, 0.0, 0.0])
+    value, gradient = graphc.value_and_grad(lambda x: np.sum(x, keepdims=True), tiered="numpy")(x)
+    assert value.shape == (1,) and value[0] == 6.0
+    np.testing.assert_array_equal(gradient, np.ones(3))
+    assert graphc.grad(lambda s: np.reshape(s, (1, 1)) ** 2, tiered="numpy")(3.0) == 6.0
+    with pytest.raises(graphc.GraphcError, match="scalar"):
+        graphc.grad(lambda x: x[:2])(x)

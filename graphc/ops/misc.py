@@ -1,5 +1,7 @@
 """NumPy functions written with primitives that fit no family: ``append``, ``sinc``, ``nan_to_num``,
-``linspace`` (with traced endpoints) and ``real_if_close``.
+``linspace`` (with traced endpoints), ``real_if_close``, ``fft.fftshift``/``ifftshift`` (rolls), and
+``iscomplex``/``isreal``/``iscomplexobj``/``isrealobj``, answered from the dtype (graphc traces real
+values only).
 """
 from __future__ import annotations
 
@@ -69,7 +71,36 @@ def real_if_close(a, tol=100):
     return a
 
 
+def _shift_axes(x, axes, sign: int):
+    axes = tuple(range(np.ndim(x))) if axes is None else ((axes,) if isinstance(axes, (int, np.integer)) else axes)
+    return np.roll(x, tuple(sign * (shape_of(x)[a] // 2) for a in axes), axis=tuple(axes))
+
+
+def fftshift(x, axes=None):
+    """The zero frequency moved to the centre: a roll by ``n // 2`` along each axis."""
+    return _shift_axes(x, axes, 1)
+
+
+def ifftshift(x, axes=None):
+    """fftshift's inverse: a roll by ``-(n // 2)``."""
+    return _shift_axes(x, axes, -1)
+
+
+def iscomplex(x):
+    return np.zeros(shape_of(x), bool) if hasattr(x, "shape") else False
+
+
+def isreal(x):
+    return np.ones(shape_of(x), bool) if hasattr(x, "shape") else True
+
+
 defcomposite((np.append,), append)
+defcomposite((np.fft.fftshift,), fftshift)
+defcomposite((np.fft.ifftshift,), ifftshift)
+defcomposite((np.iscomplex,), iscomplex)
+defcomposite((np.isreal,), isreal)
+defcomposite((np.iscomplexobj,), lambda x: False)
+defcomposite((np.isrealobj,), lambda x: True)
 defcomposite((np.sinc,), sinc)
 defcomposite((np.nan_to_num,), nan_to_num)
 defcomposite((np.linspace,), linspace)

@@ -15,4 +15,7 @@ COMPOSITE_CASES = [
     case(lambda a, b: np.linspace(a, b, 5), (), (), id="np.linspace"),
     case(lambda a, b: np.linspace(a, b, 4, endpoint=False, axis=1), (2,), (2,), id="np.linspace-arrays-axis"),
     case(lambda x: np.real_if_close(x), (3,), id="np.real_if_close"),
+    case(lambda x: np.fft.fftshift(x), (3, 4), id="np.fft.fftshift"),
+    case(lambda x: np.fft.ifftshift(x, axes=1), (3, 5), id="np.fft.ifftshift-axis"),
+    case(lambda x: np.where(np.isreal(x) & ~np.iscomplex(x), x, 0.0), (2, 3), id="np.isreal-iscomplex"),
 ]
