@@ -42,6 +42,13 @@ class CustomRuleError(TracingError, ValueError):
     before its rule was defined. The message names the user's line that called the function."""
 
 
+def _merged(fixed: dict, dynamic, count: int) -> list:
+    """The ``count`` arguments of a call: ``fixed[i]`` at the positions it holds, ``dynamic`` in order
+    at the others."""
+    values = iter(dynamic)
+    return [fixed[i] if i in fixed else next(values) for i in range(count)]
+
+
 # ---- checkpoint -----------------------------------------------------------------------------------
 def checkpoint(fun, *, static_argnums=()):
     """``fun`` whose intermediates the backward sweep recomputes instead of keeping (JAX's
@@ -69,8 +76,7 @@ def checkpoint(fun, *, static_argnums=()):
 
         def call(packed):
             dynamic_args, keywords = packed
-            values = iter(dynamic_args)
-            return fun(*(fixed[i] if i in fixed else next(values) for i in range(len(args))), **keywords)
+            return fun(*_merged(fixed, dynamic_args, len(args)), **keywords)
 
         body, outputs, out_tree = trace_body(call, [(tree, [_aval(v) for v in leaves])], ("arg",))
         body.outputs = outputs
@@ -139,10 +145,6 @@ class _Custom:
             fixed[i % len(args)] = _local(graph, args[i])
         return fixed, tuple(a for i, a in enumerate(args) if i not in fixed)
 
-    def _merged(self, fixed: dict, dynamic, count: int) -> list:
-        values = iter(dynamic)
-        return [fixed[i] if i in fixed else next(values) for i in range(count)]
-
     def _primal(self, function, fixed: dict, dynamic: tuple, count: int):
         """Trace ``function`` (the wrapped function or the fwd rule) on the differentiated arguments
         into this graph; returns its result's leaves and structure, and the enclosing values it read
@@ -150,7 +152,7 @@ class _Custom:
         graph = current_graph()
         leaves, tree = tree_flatten(dynamic)
         leaves = [_as_array(v, "argument") for v in leaves]
-        traced = trace_function(lambda *d: function(*self._merged(fixed, d, count)),
+        traced = trace_function(lambda *d: function(*_merged(fixed, d, count)),
                                 tree_unflatten(tree, leaves), parent=graph)
         captured = list(traced.captures.items())
         traced.inputs = list(traced.inputs) + [inner for _, inner in captured]

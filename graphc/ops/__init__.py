@@ -238,10 +238,15 @@ def lift(x, rank: int):
     return apply("reshape", x, shape=batched[:1] + (1,) * missing + batched[1:]) if missing > 0 else x
 
 
+def with_batch_axis(x, size: int):
+    """``x`` (the same for every example) broadcast along a new leading batch axis of ``size``."""
+    return apply("broadcast_to", x, shape=(size,) + shape_of(x))
+
+
 def batched_like(batched: tuple, operands) -> list:
     """Every operand with the batch axis: unbatched ones broadcast along a new leading axis."""
     size = batch_size(batched, operands)
-    return [x if b else apply("broadcast_to", x, shape=(size,) + shape_of(x)) for x, b in zip(operands, batched)]
+    return [x if b else with_batch_axis(x, size) for x, b in zip(operands, batched)]
 
 
 def batch_along_axis(name: str) -> Callable:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc.ops import STRUCTURAL, Results, apply, batch_size, defop, shape_of
+from graphc.ops import STRUCTURAL, Results, apply, batch_size, defop, with_batch_axis
 from graphc.ops.control import _bind, _check, _check_inputs, _outputs, same_type
 
 
@@ -86,7 +86,7 @@ def _custom_batch(batched, *operands, bwd, num_outputs, num_residuals, num_const
     lifted = list(operands)
     for k in [*range(spans[0], spans[1]), *range(spans[3], spans[4])]:
         if not batched[k]:
-            lifted[k] = apply("broadcast_to", operands[k], shape=(size,) + shape_of(operands[k]))
+            lifted[k] = with_batch_axis(operands[k], size)
     flags = list(batched[spans[2]:spans[3]]) + list(batched[spans[1]:spans[2]]) + [True] * num_outputs
     return apply("custom_vjp", *lifted, bwd=batch_graph(bwd, flags, size), num_outputs=num_outputs,
                  num_residuals=num_residuals, num_consts=num_consts, num_args=num_args, function=function,

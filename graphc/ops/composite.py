@@ -13,15 +13,17 @@ def _shift(x, axis: tuple):
     return np.where(apply("isfinite", m), m, 0.0)
 
 
-def logsumexp(x, axis=None, keepdims=False):
-    """``log(sum(exp(x), axis))`` without overflow: the max is subtracted first (as scipy does)."""
+def logsumexp(x, axis=None, keepdims=False, b=None):
+    """``log(sum(b * exp(x), axis))`` without overflow: the max is subtracted first (as scipy does);
+    ``b``, positive weights, defaults to ones."""
     axes = normalize_axis(axis, ndim_of(x), "logsumexp")
     m = _shift(x, axes)
-    s = apply("sum", np.exp(x - m), axis=axes, keepdims=True)
+    e = np.exp(x - m)
+    s = apply("sum", e if b is None else e * b, axis=axes, keepdims=True)
     out = np.log(s) + m
     if keepdims:
         return out
-    return apply("reshape", out, shape=tuple(n for i, n in enumerate(shape_of(x)) if i not in axes))
+    return apply("reshape", out, shape=tuple(n for i, n in enumerate(shape_of(out)) if i not in axes))
 
 
 def softmax(x, axis=-1):

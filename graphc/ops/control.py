@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from graphc.errors import GraphcInternalError
-from graphc.ops import STRUCTURAL, Aval, Results, apply, batch_size, defop, lift
+from graphc.ops import STRUCTURAL, Aval, Results, apply, batch_size, defop, lift, with_batch_axis
 
 
 def _check(condition: bool, message: str) -> None:
@@ -137,11 +137,6 @@ def _may_raise(body) -> bool:
     return False
 
 
-def _with_batch(x, size: int):
-    """``x`` (the same for every example) broadcast along a new leading batch axis."""
-    return apply("broadcast_to", x, shape=(size,) + tuple(x.shape))
-
-
 def _swap_leading(x):
     """``x`` with its first two axes exchanged: a batch of sequences <-> a sequence of batches."""
     return apply("transpose", x, axes=(1, 0) + tuple(range(2, len(x.shape))))
@@ -157,13 +152,13 @@ def _scan_batch(batched, *operands, body, num_consts, num_carry, length, reverse
     consts, xs = list(batched[:K]), list(batched[K + M:])
     carry = _carried_batch(body, consts, list(batched[K:K + M]), xs)
     ys = batched_outputs(body, consts + carry + xs)[M:]
-    init = [_with_batch(x, size) if c and not b else x
+    init = [with_batch_axis(x, size) if c and not b else x
             for x, b, c in zip(operands[K:K + M], batched[K:K + M], carry)]
     steps = [_swap_leading(x) if b else x for x, b in zip(operands[K + M:], xs)]
     results = apply("scan", *operands[:K], *init, *steps, body=batch_graph(body, consts + carry + xs, size, carry + ys),
                     num_consts=K, num_carry=M, length=length, reverse=reverse)
-    return tuple([r if c else _with_batch(r, size) for r, c in zip(results[:M], carry)]
-                 + [_swap_leading(r) if b else _with_batch(r, size) for r, b in zip(results[M:], ys)])
+    return tuple([r if c else with_batch_axis(r, size) for r, c in zip(results[:M], carry)]
+                 + [_swap_leading(r) if b else with_batch_axis(r, size) for r, b in zip(results[M:], ys)])
 
 
 def _scan_adjoint(g, out, *operands, **attrs):
@@ -230,7 +225,7 @@ def _while_batch(batched, *operands, cond, body, num_consts, record=False):
     # Per example, every carry is batched (an example that stops keeps its own); recording, too (the
     # record of a carry needs the batch axis), and the condition then reads equal batched values.
     carry = [True] * len(natural) if per_example or record else natural
-    init = [_with_batch(x, size) if c and not b else x for x, b, c in zip(operands[K:], batched[K:], carry)]
+    init = [with_batch_axis(x, size) if c and not b else x for x, b, c in zip(operands[K:], batched[K:], carry)]
     test_batched = batched_outputs(cond, consts + carry)[0]
     test = batch_graph(cond, consts + carry, size, [test_batched])
     step = batch_graph(body, consts + carry, size, carry)
@@ -240,9 +235,9 @@ def _while_batch(batched, *operands, cond, body, num_consts, record=False):
         test = _any_holds(test)
     results = apply("while_loop", *operands[:K], *init, cond=test, body=step, num_consts=K, record=record)
     M = len(carry)
-    out = [r if c else _with_batch(r, size) for r, c in zip(results[:M], carry)]
+    out = [r if c else with_batch_axis(r, size) for r, c in zip(results[:M], carry)]
     if record:  # the trip count (the same for every example), then each carry's record, (steps, batch...)
-        out += [_with_batch(results[M], size)]
+        out += [with_batch_axis(results[M], size)]
         out += [_swap_leading(r) for r in results[M + 1:]]
     return tuple(out)
 
@@ -319,7 +314,7 @@ def _cond_batch(batched, pred, *operands, branches):
     if not batched[0]:
         outs = [any(made) for made in zip(*(batched_outputs(b, flags) for b in branches))]
         results = apply("cond", pred, *operands, branches=tuple(batch_graph(b, flags, size, outs) for b in branches))
-        return tuple(r if o else _with_batch(r, size) for r, o in zip(results, outs))
+        return tuple(r if o else with_batch_axis(r, size) for r, o in zip(results, outs))
     if any(_may_raise(b) for b in branches):
         return None  # both branches would run on every example: one example at a time
     false, true = (inline(batch_graph(b, flags, size), list(operands)) for b in branches)

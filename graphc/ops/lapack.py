@@ -25,6 +25,7 @@ this reason: docs/performance.md) once per matrix of the batch (:mod:`graphc.cod
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 
@@ -81,11 +82,7 @@ def _expand(x, *axes):
 
 def _results(out) -> list:
     """The results of a node of several results (the ``out`` an adjoint rule gets), as values."""
-    return [apply("unpack", out, index=i) for i in range(len(shape_of_results(out)))]
-
-
-def shape_of_results(out) -> list:
-    return out.graph[out.node]["results"]
+    return [apply("unpack", out, index=i) for i in range(len(out.graph[out.node]["results"]))]
 
 
 def _lapack_emit(helper: str, arity: int = 1):
@@ -261,15 +258,11 @@ defop("slogdet", arity=1, shape=_slogdet_shape, reference=_slogdet_reference, ad
       doc="np.linalg.slogdet: the determinant's sign and the log of its magnitude (batched)")
 
 
-class SlogdetResult(tuple):
-    """``(sign, logabsdet)``, also by name, as NumPy's result."""
-
-    sign = property(lambda self: self[0])
-    logabsdet = property(lambda self: self[1])
+SlogdetResult = namedtuple("SlogdetResult", "sign logabsdet")  # NumPy's result, also by name
 
 
 def slogdet(a):
-    return SlogdetResult(apply("slogdet", _float(a, "slogdet")))
+    return SlogdetResult(*apply("slogdet", _float(a, "slogdet")))
 
 
 def det(a):
@@ -314,9 +307,7 @@ defop("eigh", arity=1, shape=_eigh_shape, reference=_eigh_reference, adjoint=_ei
       doc="np.linalg.eigh: eigenvalues (ascending) and eigenvectors of a symmetric matrix (batched)")
 
 
-class EighResult(tuple):
-    eigenvalues = property(lambda self: self[0])
-    eigenvectors = property(lambda self: self[1])
+EighResult = namedtuple("EighResult", "eigenvalues eigenvectors")  # NumPy's result, also by name
 
 
 def eigh(a, UPLO="L"):
@@ -325,7 +316,7 @@ def eigh(a, UPLO="L"):
     a = _float(a, "eigh")
     if UPLO == "U":  # the same eigendecomposition of the transpose's lower triangle
         a = _swap(a) if ndim_of(a) >= 2 else a
-    return EighResult(apply("eigh", a, UPLO="L"))
+    return EighResult(*apply("eigh", a, UPLO="L"))
 
 
 def eigvalsh(a, UPLO="L"):
@@ -391,10 +382,7 @@ defop("svd", arity=1, shape=_svd_shape, reference=_svd_reference, adjoint=_svd_a
       doc="np.linalg.svd: U, singular values (descending), V^H (batched); gradient for distinct values")
 
 
-class SVDResult(tuple):
-    U = property(lambda self: self[0])
-    S = property(lambda self: self[1])
-    Vh = property(lambda self: self[2])
+SVDResult = namedtuple("SVDResult", "U S Vh")  # NumPy's result, also by name
 
 
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
@@ -404,7 +392,7 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     m, n = shape_of(a)[-2:] if ndim_of(a) >= 2 else (0, 0)
     # Square, or singular values alone: the reduced factorization is the same.
     results = apply("svd", a, full_matrices=bool(full_matrices) and bool(compute_uv) and m != n)
-    return results[1] if not compute_uv else SVDResult(results)
+    return results[1] if not compute_uv else SVDResult(*results)
 
 
 def svdvals(x):
@@ -452,9 +440,7 @@ defop("qr", arity=1, shape=_qr_shape, reference=_qr_reference, adjoint=_qr_adjoi
       doc="np.linalg.qr (reduced): Q with orthonormal columns and upper-triangular R (batched)")
 
 
-class QRResult(tuple):
-    Q = property(lambda self: self[0])
-    R = property(lambda self: self[1])
+QRResult = namedtuple("QRResult", "Q R")  # NumPy's result, also by name
 
 
 def qr(a, mode="reduced"):
@@ -462,7 +448,7 @@ def qr(a, mode="reduced"):
     if mode not in ("reduced", "r"):
         raise unsupported(f"np.linalg.qr(mode={mode!r})", "use mode='reduced' or 'r'")
     q, r = apply("qr", a)
-    return r if mode == "r" else QRResult((q, r))
+    return r if mode == "r" else QRResult(q, r)
 
 
 # ---- composites ------------------------------------------------------------------------------------
@@ -542,17 +528,22 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
     return _matrix_norm(_float(x, "matrix_norm"), ord, (-2, -1), keepdims)
 
 
-def pinv(a, rcond=None, hermitian=False, *, rtol=None):
-    """The pseudo-inverse by the SVD: singular values at most ``rcond * max(s)`` count as zero
-    (NumPy's default cutoff, ``max(m, n) * eps``)."""
-    a = _float(a, "pinv")
+def _cut_svd(a, cutoff):
+    """``a``'s reduced SVD and the inverses of its singular values, zero for those at most
+    ``cutoff * max(s)`` (NumPy's default cutoff when None: ``max(m, n) * eps``); also which are kept."""
     m, n = shape_of(a)[-2:]
-    cutoff = rtol if rtol is not None else rcond
     if cutoff is None:
         cutoff = max(m, n) * np.finfo(np.dtype(a.dtype)).eps
     u, s, vh = svd(a, full_matrices=False)
     kept = s > cutoff * np.max(s, axis=-1, keepdims=True)
-    inverse = np.where(kept, 1.0 / np.where(kept, s, 1.0), 0.0)
+    return u, s, vh, kept, np.where(kept, 1.0 / np.where(kept, s, 1.0), 0.0)
+
+
+def pinv(a, rcond=None, hermitian=False, *, rtol=None):
+    """The pseudo-inverse by the SVD: singular values at most ``rcond * max(s)`` count as zero
+    (NumPy's default cutoff, ``max(m, n) * eps``)."""
+    a = _float(a, "pinv")
+    u, _, vh, _, inverse = _cut_svd(a, rtol if rtol is not None else rcond)
     return apply("matmul", _swap(vh) * _expand(inverse, -2), _swap(u))
 
 
@@ -562,10 +553,7 @@ def lstsq(a, b, rcond=None):
     which needs the rank while tracing, so here they are computed anyway."""
     a, b = _float(a, "lstsq"), _float(b, "lstsq")
     m, n = shape_of(a)
-    cutoff = max(m, n) * np.finfo(np.dtype(a.dtype)).eps if rcond is None else rcond
-    u, s, vh = svd(a, full_matrices=False)
-    kept = s > cutoff * np.max(s)
-    inverse = np.where(kept, 1.0 / np.where(kept, s, 1.0), 0.0)
+    u, s, vh, kept, inverse = _cut_svd(a, rcond)
     x = apply("matmul", _swap(vh) * _expand(inverse, -2), apply("matmul", _swap(u), b))
     rank = np.sum(kept.astype(np.int64))
     if m > n:

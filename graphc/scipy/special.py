@@ -12,8 +12,7 @@ import numpy as np
 import scipy.special as sc
 
 from graphc.errors import ShapeError, user_frame
-from graphc.ops import apply, ndim_of, normalize_axis, shape_of
-from graphc.ops.composite import _shift
+from graphc.ops import apply, composite
 
 # The ufuncs: SciPy's own objects, which dispatch to graphc's primitives on traced values.
 betaln, digamma, erf, erfc, erfinv, expit, gamma, gammaln = (sc.betaln, sc.digamma, sc.erf, sc.erfc, sc.erfinv,
@@ -37,22 +36,12 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     if return_sign:
         raise ShapeError("graphc's logsumexp does not return a sign (return_sign=True): pass positive b",
                          user_frame())
-    axes = normalize_axis(axis, ndim_of(a), "logsumexp")
-    m = _shift(a, axes)
-    e = np.exp(a - m)
-    if b is not None:
-        e = e * b
-    out = np.log(apply("sum", e, axis=axes, keepdims=True)) + m
-    if keepdims:
-        return out
-    return apply("reshape", out, shape=tuple(n for i, n in enumerate(shape_of(out)) if i not in axes))
+    return composite.logsumexp(a, axis=axis, keepdims=keepdims, b=b)
 
 
 def softmax(x, axis=None):
     """``exp(x) / sum(exp(x), axis)`` (SciPy's default: over every axis), shifted by the max."""
-    axes = normalize_axis(axis, ndim_of(x), "softmax")
-    e = np.exp(x - _shift(x, axes))
-    return e / apply("sum", e, axis=axes, keepdims=True)
+    return composite.softmax(x, axis=axis)
 
 
 def log_softmax(x, axis=None):
