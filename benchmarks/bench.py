@@ -35,12 +35,14 @@ import workloads  # noqa: E402
 
 import graphc  # noqa: E402
 
-# Targets from the issues: (workload, implementation) -> (reference implementation, highest ratio).
+# Targets from the issues: (workload, implementation) -> [(reference implementation, highest ratio)].
 TARGETS = {
-    ("W1", "graphc"): ("hand Numba", 3.0), ("W1", "graphc dispatcher"): ("hand Numba", 1.2),
-    ("W4", "graphc"): ("hand Numba", 1.5), ("W2", "graphc"): ("hand NumPy", 1.1),
-    ("W3", "graphc"): ("jax", 1.0),
+    ("W1", "graphc"): [("hand Numba", 3.0)], ("W1", "graphc dispatcher"): [("hand Numba", 1.2)],
+    ("W4", "graphc"): [("hand Numba", 1.5)], ("W2", "graphc"): [("hand NumPy", 1.1)],
+    ("W3", "graphc"): [("jax", 1.0)],
 }
+# On one pinned core, issue 16 asks more of W3 (vector math in fused loops) and of W2.
+TARGETS_ONE_CORE = {("W3", "graphc"): [("jax", 0.8)], ("W2", "graphc"): [("hand NumPy", 1.1), ("jax", 1.0)]}
 # W1 also: at least 20x faster than jax.jit, i.e. jax / graphc >= 20.
 SPEEDUPS = {("W1", "graphc"): ("jax", 20.0)}
 
@@ -112,8 +114,7 @@ def run_workload(name: str, reps: int, batch_ms: float, wanted_peers) -> list[st
     lines = [f"{name}  (median of {reps}, per call; ratio = time / hand-written Numba)"]
     for label, t in sorted(medians.items(), key=lambda kv: kv[1]):
         verdicts = []
-        if (name, label) in TARGETS:
-            ref, limit = TARGETS[(name, label)]
+        for ref, limit in TARGETS.get((name, label), ()):
             if ref in medians:
                 ratio = t / medians[ref]
                 verdicts.append(f"{ratio:.2f}x {ref} (target <= {limit}x: {'met' if ratio <= limit else 'MISSED'})")
@@ -165,6 +166,7 @@ def main(argv=None) -> int:
     opts = parser.parse_args(argv)
     if opts.pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        TARGETS.update(TARGETS_ONE_CORE)
     import numba
 
     print(f"graphc {graphc.__version__}, numba {numba.__version__}, numpy {np.__version__}, "

@@ -3,15 +3,19 @@
 For a body over iteration space ``S`` the loop nest is::
 
     v21 = np.empty(S, dtype)            # each elementwise value that leaves the loop
-    v22 = np.float64(0)                 # each full sum: a scalar accumulator
+    v22_lanes = np.zeros((S[0], 8), dtype)  # each full sum: 8 lanes of partial sums per row
     for i0 in range(S[0]):              # numba.prange when the loop is big enough to pay for threads
-        for i1 in range(S[1]):
-            t3 = v3[i0, i1]             # reads, with broadcasting (size-1 axes read index 0)
-            t7 = np.exp(t3)             # one line per op, from the registry's scalar_emit
-            v21[i0, i1] = t7
-            v22 += t7
+        for block in range(0, S[1], 8):
+            for lane in range(min(8, S[1] - block)):
+                i1 = block + lane
+                t3 = v3[i0, i1]         # reads, with broadcasting (size-1 axes read index 0)
+                t7 = np.float64(vexp(np.float64(t3)))   # one line per op: the registry's scalar_emit
+                v21[i0, i1] = t7
+                v22_lanes[i0, lane] += t7
+    v22 = _lane_total(v22_lanes)        # in a fixed order: see _lane_loops
 
-Body node ``%7`` is ``t7`` here, so every line maps back to the listing.
+Body node ``%7`` is ``t7`` here, so every line maps back to the listing. A loop without full sums is
+the plain nest ``for i0 ...: for i1 ...:``; a partial sum accumulates into an array of the kept axes.
 """
 from __future__ import annotations
 
@@ -22,6 +26,14 @@ from graphc.ops import REGISTRY, Statements, dtype_source
 #: Loops over at least this many elements run their outer loop on all cores (numba.prange).
 #: Threads cost microseconds to start, so small loops stay serial.
 PARALLEL_MIN_ELEMENTS = 1 << 17
+
+#: A loop whose sums are all full sums keeps LANES partial sums per row (see :func:`_lane_loops`):
+#: a single accumulator would chain every addition to the one before, so the loop could not vectorize.
+LANES = 8
+#: The rows of a one-dimensional loop: this many consecutive elements each.
+LANE_ROW = 8192
+#: Smaller loops add into one accumulator, in order: the lanes' array would cost more than it saves.
+LANES_MIN_ELEMENTS = 1024
 
 
 def _index(shape: tuple, space: tuple, prefix: str) -> list[str]:
@@ -80,6 +92,10 @@ def emit_fused(args: list[str], node: dict, operands: list[dict], prefix: str = 
     sums = {m: graph[m]["attrs"]["axis"] for m in graph.outputs if graph[m]["op"] == "sum"}
     partial_axes = {a for axis in sums.values() if len(axis) < rank for a in axis}
     parallel = math.prod(space) >= PARALLEL_MIN_ELEMENTS and 0 not in partial_axes
+    lanes = (bool(sums) and all(len(axis) == rank for axis in sums.values())
+             and math.prod(space) >= LANES_MIN_ELEMENTS)
+    rows = f"({space[0]} + {LANE_ROW - 1}) // {LANE_ROW}" if rank == 1 else f"{space[0]}"
+    row = f"{p}row" if rank == 1 else f"{p}i0"
     lines = []
     finish = []
     stores = []
@@ -95,6 +111,13 @@ def emit_fused(args: list[str], node: dict, operands: list[dict], prefix: str = 
             continue
         (member,) = graph.operands(m)
         axis = sums[m]
+        if lanes:
+            lines.append(f"{name}_lanes = np.zeros(({rows}, {LANES}), {dtype})")
+            stores.append(f"{name}_lanes[{row}, {p}lane] += {p}t{member}")
+            finish.append(f"{name} = _lane_total({name}_lanes)")
+            if graph[m]["shape"] != ():  # keepdims over every axis
+                finish.append(f"{name} = np.full({graph[m]['shape']}, {name})")
+            continue
         if len(axis) == rank:
             lines.append(f"{name} = {dtype}(0)")
             stores.append(f"{name} += {p}t{member}")
@@ -112,11 +135,42 @@ def emit_fused(args: list[str], node: dict, operands: list[dict], prefix: str = 
     body_lines += [_scalar_line(graph, m, p) for m in graph.topo_order()
                    if graph[m]["op"] not in ("input", "sum")]
     body_lines += stores
-    for d in range(rank):
-        loop = "numba.prange" if d == 0 and parallel else "range"
-        lines.append("    " * d + f"for {p}i{d} in {loop}({space[d]}):")
-    lines += ["    " * rank + line for line in body_lines]
+    headers = _lane_loops(space, parallel, p) if lanes else [
+        "    " * d + f"for {p}i{d} in {'numba.prange' if d == 0 and parallel else 'range'}({space[d]}):"
+        for d in range(rank)]
+    last = headers[-1]  # a loop header, or the line that sets the innermost index inside one
+    depth = len(last) - len(last.lstrip()) + (4 if last.lstrip().startswith("for ") else 0)
+    lines += headers + [" " * depth + line for line in body_lines]
     return Statements("\n".join(lines + finish))
+
+
+def _lane_loops(space: tuple, parallel: bool, p: str) -> list[str]:
+    """Loop headers (with the lines that set the loop's indices) for a loop whose sums keep lanes.
+
+    The iteration space is cut into rows: ``LANE_ROW`` consecutive elements of a one-dimensional
+    space, or one index of axis 0 otherwise. Within a row, the innermost axis runs in blocks of
+    ``LANES``, and lane ``j`` of a sum adds the elements whose innermost index is ``j`` modulo
+    ``LANES``, in order. ``_lane_total`` then adds each row's lanes pairwise,
+    ``((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))``, and the rows in order. That order is fixed
+    by the code, not by threads or the vector width, so results are the same from run to run and
+    core to core; the block loop over ``min(LANES, ...)`` elements is what LLVM vectorizes.
+    """
+    rank = len(space)
+    outer = "numba.prange" if parallel else "range"
+    inner = f"{space[-1]}"
+    if rank == 1:
+        lines = [f"for {p}row in {outer}(({inner} + {LANE_ROW - 1}) // {LANE_ROW}):",
+                 f"    {p}row_start = {p}row * {LANE_ROW}",
+                 f"    {p}row_stop = min({inner}, {p}row_start + {LANE_ROW})",
+                 f"    for {p}block in range({p}row_start, {p}row_stop, {LANES}):"]
+        stop, depth = f"{p}row_stop", 2
+    else:
+        lines = ["    " * d + f"for {p}i{d} in {outer if d == 0 else 'range'}({space[d]}):" for d in range(rank - 1)]
+        lines.append("    " * (rank - 1) + f"for {p}block in range(0, {inner}, {LANES}):")
+        stop, depth = inner, rank
+    indent = "    " * depth
+    return lines + [f"{indent}for {p}lane in range(min({LANES}, {stop} - {p}block)):",
+                    f"{indent}    {p}i{rank - 1} = {p}block + {p}lane"]
 
 
 def split_body(body, limit: int) -> list[list[int]] | None:

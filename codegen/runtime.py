@@ -8,9 +8,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from graphc.codegen.rt_vmath import vsigmoid
 from graphc.errors import ArgumentShapeError
 
-__all__ = ["ArgumentShapeError", "_numpy_ufunc", "_sigmoid_scalar", "_sigmoid_array", "_rowsum", "_rowmax", "_rowmin", "_matmul_loops"]
+__all__ = ["ArgumentShapeError", "_numpy_ufunc", "_sigmoid_array", "_lane_total", "_rowsum", "_rowmax", "_rowmin", "_matmul_loops"]
 
 _jit = numba.njit(cache=True, error_model="numpy")
 
@@ -26,21 +27,27 @@ def _numpy_ufunc(name: str, *operands):
 
 
 @_jit
-def _sigmoid_scalar(x):
-    # exp(-|x|) never overflows; the branch picks the form that is exact for the sign of x.
-    e = np.exp(-abs(x))
-    if x >= 0:
-        return 1 / (1 + e)
-    return e / (1 + e)
-
-
-@_jit
 def _sigmoid_array(x):
     flat = np.ascontiguousarray(x).ravel()
     out = np.empty_like(flat)
     for i in range(flat.size):
-        out[i] = _sigmoid_scalar(flat[i])
+        out[i] = vsigmoid(flat[i])
     return out.reshape(x.shape)
+
+
+@_jit
+def _lane_total(lanes):
+    """The sum of a fused loop's ``(rows, 8)`` partial sums: each row's lanes pairwise, then the rows
+    in order (codegen/loops.py, ``_lane_loops``)."""
+    total = _lanes_pairwise(lanes[0])
+    for r in range(1, lanes.shape[0]):
+        total += _lanes_pairwise(lanes[r])
+    return total
+
+
+@_jit
+def _lanes_pairwise(p):
+    return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))
 
 
 @_jit
@@ -85,7 +92,8 @@ def _matmul_loops(a2, b2, out):
 
 # Helpers of the other op families live beside this module; generated code sees them all here.
 from graphc.codegen import (  # noqa: E402
-    rt_contract, rt_gather, rt_lapack, rt_linalg, rt_manip, rt_rolled, rt_scans, rt_shape, rt_special, rt_ufuncs)
+    rt_contract, rt_gather, rt_lapack, rt_linalg, rt_manip, rt_rolled, rt_scans, rt_shape, rt_special, rt_ufuncs,
+    rt_vmath)
 from graphc.codegen.rt_contract import *  # noqa: E402,F401,F403
 from graphc.codegen.rt_gather import *  # noqa: E402,F401,F403
 from graphc.codegen.rt_linalg import *  # noqa: E402,F401,F403
@@ -96,6 +104,8 @@ from graphc.codegen.rt_rolled import *  # noqa: E402,F401,F403
 from graphc.codegen.rt_scans import *  # noqa: E402,F401,F403
 from graphc.codegen.rt_shape import *  # noqa: E402,F401,F403
 from graphc.codegen.rt_ufuncs import *  # noqa: E402,F401,F403
+from graphc.codegen.rt_vmath import *  # noqa: E402,F401,F403
 
 __all__ += [name for module in (
-    rt_contract, rt_gather, rt_lapack, rt_linalg, rt_manip, rt_rolled, rt_scans, rt_shape, rt_special, rt_ufuncs) for name in module.__all__]
+    rt_contract, rt_gather, rt_lapack, rt_linalg, rt_manip, rt_rolled, rt_scans, rt_shape, rt_special, rt_ufuncs,
+    rt_vmath) for name in module.__all__]

@@ -7,8 +7,9 @@
    graph of groups (each group contracted to one node), kept in a topological order as groups merge,
    only as far back as the groups asked about: about linear work in all (:class:`_Groups`).
 2. A ``sum`` of a group member joins the group as an accumulator of the loop.
-3. Each group with at least two members becomes ``fused`` nodes, one per value the rest of the graph
-   uses (all share one :class:`FusedBody` and one loop), whose operands are the values the group reads.
+3. Each group with at least two members (or one op of vector math, :attr:`OpDef.vector_math`) becomes
+   ``fused`` nodes, one per value the rest of the graph uses (all share one :class:`FusedBody` and one
+   loop), whose operands are the values the group reads.
 
 The body is a small Graph whose node ids are the original ones, so a listing and the generated
 loop still name ``%7`` as ``t7``.
@@ -27,10 +28,10 @@ from graphc.ops.fused import FusedBody
 from graphc.passes.bodies import bodies_first
 
 
-#: From this many elements on, ops that NumPy computes with SIMD (``OpDef.numpy_is_faster``) are
-#: left out of loops and run as NumPy ufuncs: measured here, tanh costs 15.7 ns an element in a
-#: Numba loop and 1.18 ns in NumPy, log1p 10.6 vs 0.92, exp 3.24 vs 0.79. Below it, the cost of
-#: leaving nopython mode (a few microseconds) and the temporary array outweigh the gain.
+#: From this many elements on, a lone node of an op that NumPy computes faster (``OpDef.numpy_is_faster``:
+#: its SIMD loops use the full AVX-512 width; see docs/performance.md) runs as a NumPy ufunc. Below it,
+#: the cost of leaving nopython mode (a few microseconds) outweighs the gain. With other ops around it,
+#: the op is fused: one pass over memory and no temporaries beat NumPy's faster single op.
 NUMPY_UFUNC_MIN_ELEMENTS = 4096
 
 #: Gap between the labels of successive nodes in the graph of groups, so that nodes moved before a
@@ -40,7 +41,7 @@ _DONE = object()
 
 
 def calls_numpy_ufunc(data: dict) -> bool:
-    """Whether a node is computed by NumPy's own ufunc rather than in a Numba loop."""
+    """Whether a node left out of fused loops (a lone one) is computed by NumPy's own ufunc."""
     op = REGISTRY.get(data["op"])
     return (op is not None and op.numpy_is_faster and data["dtype"].kind == "f" and None not in data["shape"]
             and math.prod(data["shape"]) >= NUMPY_UFUNC_MIN_ELEMENTS)
@@ -49,8 +50,7 @@ def calls_numpy_ufunc(data: dict) -> bool:
 def _fusable(graph: Graph, node: int) -> bool:
     data = graph[node]
     op = REGISTRY.get(data["op"])
-    if op is None or not data["shape"] or None in data["shape"] or math.prod(data["shape"]) == 0 \
-            or calls_numpy_ufunc(data):
+    if op is None or not data["shape"] or None in data["shape"] or math.prod(data["shape"]) == 0:
         return False
     return (op.elementwise and op.scalar_emit is not None) or data["op"] == "broadcast_to"
 
@@ -263,7 +263,11 @@ def fuse_elementwise(graph: Graph) -> Graph:
     carried: dict[int, int] = {}  # member of an earlier contracted group -> the fused node carrying it
     for root, members in groups.members.items():
         elementwise = [m for m in members if m not in reductions]
-        if len(members) >= 2 and any(graph[m]["op"] != "broadcast_to" for m in elementwise):
+        # A lone op of graphc's vector math is a loop too (Numba's own loop over it would call libm),
+        # unless NumPy's ufunc does it faster.
+        alone = graph[members[0]]
+        alone_vectorizes = len(members) == 1 and REGISTRY[alone["op"]].vector_math and not calls_numpy_ufunc(alone)
+        if (len(members) >= 2 or alone_vectorizes) and any(graph[m]["op"] != "broadcast_to" for m in elementwise):
             _contract(new, graph, sorted(members), graph[elementwise[0]]["shape"], carried)
     return new
 

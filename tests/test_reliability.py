@@ -85,11 +85,16 @@ SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -2.5])
 def test_nan_and_inf_propagate_as_numpy_does(fun):
     vg = graphc.value_and_grad(fun)
     value, grad = vg(SPECIAL)
-    with np.errstate(all="ignore"):
-        assert np.array_equal(value, fun(SPECIAL), equal_nan=True)
     expected = evaluate(graphc.trace(vg, SPECIAL), SPECIAL)
-    np.testing.assert_array_equal(value, expected[0])
-    np.testing.assert_array_equal(grad, expected[1])
+    with np.errstate(all="ignore"):
+        numpy_value = fun(SPECIAL)
+    # NaN and inf exactly where NumPy has them; finite values within a few ulp (the fused loops'
+    # exp, sin and tanh are graphc's own, within 2 ulp of NumPy's)
+    for got, want in ((value, numpy_value), (value, expected[0]), (grad, expected[1])):
+        got, want = np.asarray(got), np.asarray(want)
+        finite = np.isfinite(want)
+        np.testing.assert_array_equal(got[~finite], want[~finite])
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-15, atol=0)
 
 
 def test_empty_and_zero_d_arrays():

@@ -24,13 +24,13 @@ def _relu(x):
 
 
 def elementwise(name, reference, adjoint, *, arity=1, numpy=None, emit=None, scalar_emit=None,
-                domain=REAL, singular=False, doc="", numpy_is_faster=False):
+                domain=REAL, singular=False, doc="", **fields):
     """Declare an elementwise op: broadcasting shape rule, fusable, NumPy ufunc as key."""
     return defop(
         name, arity=arity, shape=elementwise_shape(reference, name), reference=reference,
         adjoint=adjoint, emit=emit, scalar_emit=scalar_emit or emit,
         numpy=(reference,) if numpy is None else numpy, elementwise=True, domain=domain,
-        singular=singular, doc=doc, numpy_is_faster=numpy_is_faster,
+        singular=singular, doc=doc, **fields,
     )
 
 
@@ -76,23 +76,33 @@ elementwise("absolute", np.absolute, lambda g, out, x: (g * np.sign(x),), numpy=
 elementwise("sign", np.sign, NONDIFFERENTIABLE, emit="np.sign({0})", doc="sign; gradient 0")
 
 # ---- transcendental ----------------------------------------------------------------------------
-elementwise("exp", np.exp, lambda g, out, x: (g * out,), emit="np.exp({0})", doc="e ** x", numpy_is_faster=True)
+def _vector_math(name, numpy_is_faster=False):
+    # The body of a fused loop calls graphc's vectorizable math (codegen/rt_vmath.py); float32 values go
+    # through float64 and round once.
+    return dict(scalar_emit=f"{{dtype}}(v{name}(np.float64({{0}})))", vector_math=True,
+                numpy_is_faster=numpy_is_faster)
+
+
+elementwise("exp", np.exp, lambda g, out, x: (g * out,), emit="np.exp({0})", doc="e ** x", **_vector_math("exp", numpy_is_faster=True))
 elementwise("log", np.log, lambda g, out, x: (g / x,), emit="np.log({0})", domain=POSITIVE,
-            singular=True, doc="natural logarithm", numpy_is_faster=True)
+            singular=True, doc="natural logarithm", **_vector_math("log", numpy_is_faster=True))
 elementwise("log1p", np.log1p, lambda g, out, x: (g / (1 + x),), emit="np.log1p({0})",
-            domain=POSITIVE, singular=True, doc="log(1 + x), accurate near 0", numpy_is_faster=True)
+            domain=POSITIVE, singular=True, doc="log(1 + x), accurate near 0", **_vector_math("log1p", numpy_is_faster=True))
 elementwise("expm1", np.expm1, lambda g, out, x: (g * (out + 1),), emit="np.expm1({0})",
-            doc="exp(x) - 1, accurate near 0", numpy_is_faster=True)
-elementwise("sin", np.sin, lambda g, out, x: (g * np.cos(x),), emit="np.sin({0})", doc="sine")
-elementwise("cos", np.cos, lambda g, out, x: (-(g * np.sin(x)),), emit="np.cos({0})", doc="cosine")
+            doc="exp(x) - 1, accurate near 0", **_vector_math("expm1", numpy_is_faster=True))
+elementwise("sin", np.sin, lambda g, out, x: (g * np.cos(x),), emit="np.sin({0})", doc="sine",
+            **_vector_math("sin"))
+elementwise("cos", np.cos, lambda g, out, x: (-(g * np.sin(x)),), emit="np.cos({0})", doc="cosine",
+            **_vector_math("cos"))
 elementwise("tan", np.tan, lambda g, out, x: (g * (1 + out * out),), emit="np.tan({0})",
             domain=UNIT, doc="tangent")
 elementwise("tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),), emit="np.tanh({0})",
-            doc="hyperbolic tangent", numpy_is_faster=True)
+            doc="hyperbolic tangent", **_vector_math("tanh", numpy_is_faster=True))
 elementwise("arctan", np.arctan, lambda g, out, x: (g / (1 + x * x),), emit="np.arctan({0})",
             doc="inverse tangent")
 elementwise("sigmoid", _stable_sigmoid, lambda g, out, x: (g * (out * (1 - out)),), numpy=(),
-            emit="_sigmoid_array({0})", scalar_emit="_sigmoid_scalar({0})", doc="graphc.sigmoid: 1 / (1 + exp(-x)), overflow-free")
+            emit="_sigmoid_array({0})", doc="graphc.sigmoid: 1 / (1 + exp(-x)), overflow-free",
+            **_vector_math("sigmoid"))
 elementwise("relu", _relu, lambda g, out, x: (np.where(x > 0, g, 0.0),), numpy=(),
             emit="np.maximum({0}, {dtype}(0))", doc="graphc.relu: max(x, 0); gradient 0 at 0")
 elementwise("isfinite", np.isfinite, NONDIFFERENTIABLE, emit="np.isfinite({0})",
