@@ -43,7 +43,7 @@ _DONE = object()
 def calls_numpy_ufunc(data: dict) -> bool:
     """Whether a node left out of fused loops (a lone one) is computed by NumPy's own ufunc."""
     op = REGISTRY.get(data["op"])
-    return (op is not None and op.numpy_is_faster and data["dtype"].kind == "f" and None not in data["shape"]
+    return (op is not None and data["dtype"].name in op.numpy_is_faster and None not in data["shape"]
             and math.prod(data["shape"]) >= NUMPY_UFUNC_MIN_ELEMENTS)
 
 

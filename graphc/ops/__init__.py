@@ -83,8 +83,9 @@ class OpDef:
         version: bumped whenever the emission changes; part of the compile-cache key.
         doc: one line for the README's table.
         internal: made only by optimization passes (fused loops): never traced, differentiated or folded.
-        numpy_is_faster: alone, on a big array, NumPy's SIMD ufunc beats a Numba loop over the op; codegen
-            then calls NumPy for it (in ``numba.objmode``). In a loop with other ops it is fused.
+        numpy_is_faster: the dtype names (``"float32"``...) for which, alone on a big array, NumPy's SIMD
+            ufunc beats a Numba loop over the op; codegen then calls NumPy for it (in ``numba.objmode``).
+            In a loop with other ops it is fused.
         vector_math: ``scalar_emit`` calls graphc's vectorizable math (:mod:`graphc.codegen.rt_vmath`),
             so a loop over the op vectorizes: even a lone node of the op becomes a loop.
         batch: ``(batched, *operands, **attrs) -> result``, the op over a leading batch axis: the operands
@@ -111,7 +112,7 @@ class OpDef:
     version: int = 1
     doc: str = ""
     internal: bool = False
-    numpy_is_faster: bool = False
+    numpy_is_faster: tuple = ()
     vector_math: bool = False
     batch: Any = None
 

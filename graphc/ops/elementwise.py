@@ -76,33 +76,34 @@ elementwise("absolute", np.absolute, lambda g, out, x: (g * np.sign(x),), numpy=
 elementwise("sign", np.sign, NONDIFFERENTIABLE, emit="np.sign({0})", doc="sign; gradient 0")
 
 # ---- transcendental ----------------------------------------------------------------------------
-def _vector_math(name, numpy_is_faster=False):
+def _vector_math(name, numpy_is_faster=("float32", "float64")):
     # The body of a fused loop calls graphc's vectorizable math (codegen/rt_vmath.py); float32 values go
-    # through float64 and round once.
+    # through float64 and round once. Alone on a big array, NumPy's ufunc is faster for the dtypes in
+    # numpy_is_faster (docs/performance.md, "Vector math in fused loops").
     return dict(scalar_emit=f"{{dtype}}(v{name}(np.float64({{0}})))", vector_math=True,
                 numpy_is_faster=numpy_is_faster)
 
 
-elementwise("exp", np.exp, lambda g, out, x: (g * out,), emit="np.exp({0})", doc="e ** x", **_vector_math("exp", numpy_is_faster=True))
+elementwise("exp", np.exp, lambda g, out, x: (g * out,), emit="np.exp({0})", doc="e ** x", **_vector_math("exp"))
 elementwise("log", np.log, lambda g, out, x: (g / x,), emit="np.log({0})", domain=POSITIVE,
-            singular=True, doc="natural logarithm", **_vector_math("log", numpy_is_faster=True))
+            singular=True, doc="natural logarithm", **_vector_math("log"))
 elementwise("log1p", np.log1p, lambda g, out, x: (g / (1 + x),), emit="np.log1p({0})",
-            domain=POSITIVE, singular=True, doc="log(1 + x), accurate near 0", **_vector_math("log1p", numpy_is_faster=True))
+            domain=POSITIVE, singular=True, doc="log(1 + x), accurate near 0", **_vector_math("log1p"))
 elementwise("expm1", np.expm1, lambda g, out, x: (g * (out + 1),), emit="np.expm1({0})",
-            doc="exp(x) - 1, accurate near 0", **_vector_math("expm1", numpy_is_faster=True))
+            doc="exp(x) - 1, accurate near 0", **_vector_math("expm1"))
 elementwise("sin", np.sin, lambda g, out, x: (g * np.cos(x),), emit="np.sin({0})", doc="sine",
-            **_vector_math("sin"))
+            **_vector_math("sin", numpy_is_faster=("float32",)))
 elementwise("cos", np.cos, lambda g, out, x: (-(g * np.sin(x)),), emit="np.cos({0})", doc="cosine",
-            **_vector_math("cos"))
+            **_vector_math("cos", numpy_is_faster=("float32",)))
 elementwise("tan", np.tan, lambda g, out, x: (g * (1 + out * out),), emit="np.tan({0})",
             domain=UNIT, doc="tangent")
 elementwise("tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),), emit="np.tanh({0})",
-            doc="hyperbolic tangent", **_vector_math("tanh", numpy_is_faster=True))
+            doc="hyperbolic tangent", **_vector_math("tanh"))
 elementwise("arctan", np.arctan, lambda g, out, x: (g / (1 + x * x),), emit="np.arctan({0})",
             doc="inverse tangent")
 elementwise("sigmoid", _stable_sigmoid, lambda g, out, x: (g * (out * (1 - out)),), numpy=(),
             emit="_sigmoid_array({0})", doc="graphc.sigmoid: 1 / (1 + exp(-x)), overflow-free",
-            **_vector_math("sigmoid"))
+            **_vector_math("sigmoid", numpy_is_faster=()))
 elementwise("relu", _relu, lambda g, out, x: (np.where(x > 0, g, 0.0),), numpy=(),
             emit="np.maximum({0}, {dtype}(0))", doc="graphc.relu: max(x, 0); gradient 0 at 0")
 elementwise("isfinite", np.isfinite, NONDIFFERENTIABLE, emit="np.isfinite({0})",
