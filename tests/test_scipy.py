@@ -86,3 +86,36 @@ def test_stats_densities_match_scipy_and_differentiate():
     assert 44.9 < gradient[0] < 45.1  # ~ -x there
     grad_mean = graphc.grad(lambda m: np.sum(gs.multivariate_normal.logpdf(points, m, cov)), tiered="numpy")(mean)
     np.testing.assert_allclose(grad_mean, np.sum(np.linalg.solve(cov, (points - mean).T), axis=1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_linalg_triangular_and_cholesky_solves_match_scipy_and_differentiate(tier, rng):
+    import scipy.linalg as sl
+
+    from graphc.scipy import linalg as gl
+
+    m = rng.normal(size=(4, 4))
+    a = m @ m.T + 4 * np.eye(4)
+    b, v = rng.normal(size=(4, 2)), rng.normal(size=4)
+    upper = np.triu(rng.normal(size=(4, 4))) + 3 * np.eye(4)
+
+    def everything(a, b, v, upper):
+        return (gl.solve_triangular(upper, b), gl.solve_triangular(upper, v, trans="T"),
+                gl.solve_triangular(upper.T, b, lower=True, unit_diagonal=True),
+                gl.cho_solve(gl.cho_factor(a), b), gl.cho_solve(gl.cho_factor(a, lower=True), v),
+                gl.cholesky(a), gl.cholesky(a, lower=True))
+
+    got = graphc.jit(everything, tiered=tier)(a, b, v, upper)
+    expected = (sl.solve_triangular(upper, b), sl.solve_triangular(upper, v, trans="T"),
+                sl.solve_triangular(upper.T, b, lower=True, unit_diagonal=True),
+                sl.cho_solve(sl.cho_factor(a), b), sl.cho_solve(sl.cho_factor(a, lower=True), v),
+                sl.cholesky(a), sl.cholesky(a, lower=True))
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+    # d/da of w . cho_solve(a, v) = -x (a^-1 w)^T, symmetrized by the Cholesky adjoint as JAX does
+    w = rng.normal(size=4)
+    grad = graphc.grad(lambda a: np.dot(w, gl.cho_solve(gl.cho_factor(a), v)), tiered=tier)(a)
+    x, y = np.linalg.solve(a, v), np.linalg.solve(a, w)
+    np.testing.assert_allclose(grad, -0.5 * (np.outer(y, x) + np.outer(x, y)), rtol=1e-10, atol=1e-12)
+    with pytest.raises(GraphcError, match="trans must be"):
+        graphc.jit(lambda u, b: gl.solve_triangular(u, b, trans="X"))(upper, b)
