@@ -119,3 +119,19 @@ def test_linalg_triangular_and_cholesky_solves_match_scipy_and_differentiate(tie
     np.testing.assert_allclose(grad, -0.5 * (np.outer(y, x) + np.outer(x, y)), rtol=1e-10, atol=1e-12)
     with pytest.raises(GraphcError, match="trans must be"):
         graphc.jit(lambda u, b: gl.solve_triangular(u, b, trans="X"))(upper, b)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_rgamma_and_multigammaln_match_scipy_and_differentiate(tier):
+    x = np.array([-2.0, -1.5, -1.0, 0.0, 0.3, 2.5, 7.0, 200.0])
+    got = graphc.jit(lambda x: (sc.rgamma(x), special.multigammaln(x[5:7], 3)), tiered=tier)(x)
+    np.testing.assert_allclose(got[0], sc.rgamma(x), rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(got[1], sc.multigammaln(x[5:7], 3), rtol=1e-13)
+    smooth = np.array([-1.5, 0.3, 2.5, 7.0])   # d/dx 1/gamma = -digamma / gamma
+    np.testing.assert_allclose(graphc.grad(lambda x: np.sum(sc.rgamma(x)), tiered=tier)(smooth),
+                               -sc.digamma(smooth) * sc.rgamma(smooth), rtol=1e-12)
+    assert np.all(np.isfinite(graphc.grad(lambda x: np.sum(sc.rgamma(x)), tiered=tier)(x)))
+    np.testing.assert_allclose(graphc.grad(lambda a: special.multigammaln(a, 4), tiered=tier)(5.0),
+                               sum(sc.digamma(5.0 - j / 2) for j in range(4)), rtol=1e-13)
+    with pytest.raises(GraphcError, match="positive integer dimension"):
+        graphc.jit(lambda a: special.multigammaln(a, 0))(5.0)

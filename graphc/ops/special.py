@@ -97,6 +97,14 @@ def betaln(a, b):
     return apply("gammaln", a) + apply("gammaln", b) - apply("gammaln", a + b)
 
 
+def rgamma(x):
+    """``1 / gamma(x)``: 0 at the poles of gamma (0, -1, -2...; the gradient there is 0 too, not the
+    slope rgamma has) and beyond 171.6, where gamma overflows (rgamma is below 1e-308 there)."""
+    zero = np.where(x <= 0, np.floor(x), np.nan) == x   # the poles; NaN compares unequal
+    zero = np.where(x > 171.6, True, zero)
+    return np.where(zero, 0.0, 1.0 / apply("gamma", np.where(zero, 1.0, x)))
+
+
 def ndtr(x):
     """The standard normal CDF, ``erfc(-x / sqrt(2)) / 2`` (accurate in the left tail)."""
     return 0.5 * apply("erfc", -x * (1.0 / math.sqrt(2.0)))
@@ -105,7 +113,7 @@ def ndtr(x):
 #: graphc's handler of each scipy.special ufunc it traces, by name (registered in NUMPY_API once SciPy
 #: is imported: see :func:`scipy_ufunc_handler`).
 _HANDLERS = {"expit": lambda x: apply("sigmoid", x), "logit": logit, "xlogy": xlogy, "xlog1py": xlog1py,
-             "betaln": betaln, "ndtr": ndtr}
+             "betaln": betaln, "ndtr": ndtr, "rgamma": rgamma}
 _PRIMITIVES = ("gammaln", "digamma", "psi", "gamma", "erf", "erfc", "erfinv")
 
 

@@ -17,10 +17,10 @@ from graphc.ops import apply, composite
 # The ufuncs: SciPy's own objects, which dispatch to graphc's primitives on traced values.
 betaln, digamma, erf, erfc, erfinv, expit, gamma, gammaln = (sc.betaln, sc.digamma, sc.erf, sc.erfc, sc.erfinv,
                                                              sc.expit, sc.gamma, sc.gammaln)
-logit, ndtr, psi, xlog1py, xlogy = sc.logit, sc.ndtr, sc.psi, sc.xlog1py, sc.xlogy
+logit, ndtr, psi, rgamma, xlog1py, xlogy = sc.logit, sc.ndtr, sc.psi, sc.rgamma, sc.xlog1py, sc.xlogy
 
 __all__ = ["betaln", "digamma", "erf", "erfc", "erfinv", "expit", "gamma", "gammaln", "log_softmax", "logit",
-           "logsumexp", "ndtr", "polygamma", "psi", "softmax", "xlog1py", "xlogy"]
+           "logsumexp", "multigammaln", "ndtr", "polygamma", "psi", "rgamma", "softmax", "xlog1py", "xlogy"]
 
 
 def polygamma(n, x):
@@ -29,6 +29,17 @@ def polygamma(n, x):
     if n.dtype.kind not in "iu" or np.any(n < 0):
         raise ShapeError(f"polygamma needs non-negative integer orders n, got {n!r}", user_frame())
     return apply("polygamma", n, x)
+
+
+def multigammaln(a, d):
+    """The log of the multivariate gamma function of dimension ``d`` (a positive integer):
+    ``d (d - 1) / 4 log(pi) + sum_j gammaln(a - j / 2)`` for j = 0 .. d - 1."""
+    if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1:
+        raise ShapeError(f"multigammaln needs a positive integer dimension d, got {d!r}", user_frame())
+    total = d * (d - 1) / 4.0 * np.log(np.pi)
+    for j in range(d):
+        total = total + sc.gammaln(a - j / 2.0)
+    return total
 
 
 def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
