@@ -2,17 +2,19 @@
 
 For a body over iteration space ``S`` the loop nest is::
 
-    v21 = np.empty(S, dtype)            # each elementwise value that leaves the loop
-    v22_lanes = np.zeros((S[0], 8), dtype)  # each full sum: 8 lanes of partial sums per row
-    for i0 in range(S[0]):              # numba.prange when the loop is big enough to pay for threads
-        for block in range(0, S[1], 8):
-            for lane in range(min(8, S[1] - block)):
-                i1 = block + lane
-                t3 = v3[i0, i1]         # reads, with broadcasting (size-1 axes read index 0)
-                t7 = np.float64(vexp(np.float64(t3)))   # one line per op: the registry's scalar_emit
-                v21[i0, i1] = t7
-                v22_lanes[i0, lane] += t7
-    v22 = _lane_total(v22_lanes)        # in a fixed order: see _lane_loops
+    row_indices = max(1, 8192 // S[1])     # a row: enough indices of axis 0 for 8192 elements
+    v21 = np.empty(S, dtype)                # each elementwise value that leaves the loop
+    v22_lanes = np.zeros(((S[0] + row_indices - 1) // row_indices, 8), dtype)  # a full sum: 8 lanes a row
+    for row in range((S[0] + row_indices - 1) // row_indices):   # numba.prange when big enough for threads
+        for i0 in range(row * row_indices, min(S[0], (row + 1) * row_indices)):
+            for block in range(0, S[1], 8):
+                for lane in range(min(8, S[1] - block)):
+                    i1 = block + lane
+                    t3 = v3[i0, i1]         # reads, with broadcasting (size-1 axes read index 0)
+                    t7 = np.float64(vexp(np.float64(t3)))   # one line per op: the registry's scalar_emit
+                    v21[i0, i1] = t7
+                    v22_lanes[row, lane] += t7
+    v22 = _lane_total(v22_lanes)            # in a fixed order: see _lane_loops
 
 Body node ``%7`` is ``t7`` here, so every line maps back to the listing. A loop without full sums is
 the plain nest ``for i0 ...: for i1 ...:``; a partial sum accumulates into an array of the kept axes.
@@ -30,7 +32,8 @@ PARALLEL_MIN_ELEMENTS = 1 << 17
 #: A loop whose sums are all full sums keeps LANES partial sums per row (see :func:`_lane_loops`):
 #: a single accumulator would chain every addition to the one before, so the loop could not vectorize.
 LANES = 8
-#: The rows of a one-dimensional loop: this many consecutive elements each.
+#: A row of a loop's lanes: this many consecutive elements (one-dimensional loops), or enough indices
+#: of axis 0 to hold as many (others). Each row has its own lanes, so threads never share one.
 LANE_ROW = 8192
 #: Smaller loops add into one accumulator, in order: the lanes' array would cost more than it saves.
 LANES_MIN_ELEMENTS = 1024
@@ -94,9 +97,13 @@ def emit_fused(args: list[str], node: dict, operands: list[dict], prefix: str = 
     parallel = math.prod(space) >= PARALLEL_MIN_ELEMENTS and 0 not in partial_axes
     lanes = (bool(sums) and all(len(axis) == rank for axis in sums.values())
              and math.prod(space) >= LANES_MIN_ELEMENTS)
-    rows = f"({space[0]} + {LANE_ROW - 1}) // {LANE_ROW}" if rank == 1 else f"{space[0]}"
-    row = f"{p}row" if rank == 1 else f"{p}i0"
+    row = f"{p}row"
+    rows = (f"({space[0]} + {LANE_ROW - 1}) // {LANE_ROW}" if rank == 1
+            else f"({space[0]} + {p}row_indices - 1) // {p}row_indices")
     lines = []
+    if lanes and rank > 1:  # a row: enough indices of axis 0 to hold LANE_ROW elements
+        inner = " * ".join(f"{n}" for n in space[1:])
+        lines.append(f"{p}row_indices = max(1, {LANE_ROW} // ({inner}))")
     finish = []
     stores = []
     for carrier, name, m in zip(body.nodes, out_names, graph.outputs):
@@ -148,12 +155,13 @@ def _lane_loops(space: tuple, parallel: bool, p: str) -> list[str]:
     """Loop headers (with the lines that set the loop's indices) for a loop whose sums keep lanes.
 
     The iteration space is cut into rows: ``LANE_ROW`` consecutive elements of a one-dimensional
-    space, or one index of axis 0 otherwise. Within a row, the innermost axis runs in blocks of
-    ``LANES``, and lane ``j`` of a sum adds the elements whose innermost index is ``j`` modulo
-    ``LANES``, in order. ``_lane_total`` then adds each row's lanes pairwise,
-    ``((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))``, and the rows in order. That order is fixed
-    by the code, not by threads or the vector width, so results are the same from run to run and
-    core to core; the block loop over ``min(LANES, ...)`` elements is what LLVM vectorizes.
+    space; otherwise consecutive indices of axis 0, as many as hold ``LANE_ROW`` elements (at least
+    one). Within a row the innermost axis runs in blocks of ``LANES``, and lane ``j`` of a sum adds,
+    in the loop's order, the elements whose innermost index is ``j`` modulo ``LANES``.
+    ``_lane_total`` then adds each row's lanes pairwise, ``((l0 + l1) + (l2 + l3)) + ((l4 + l5) +
+    (l6 + l7))``, and the rows in order. The code fixes that order, not threads or the vector width,
+    so a sum is the same from run to run; the block loop over ``min(LANES, ...)`` elements is what
+    LLVM vectorizes.
     """
     rank = len(space)
     outer = "numba.prange" if parallel else "range"
@@ -165,9 +173,11 @@ def _lane_loops(space: tuple, parallel: bool, p: str) -> list[str]:
                  f"    for {p}block in range({p}row_start, {p}row_stop, {LANES}):"]
         stop, depth = f"{p}row_stop", 2
     else:
-        lines = ["    " * d + f"for {p}i{d} in {outer if d == 0 else 'range'}({space[d]}):" for d in range(rank - 1)]
-        lines.append("    " * (rank - 1) + f"for {p}block in range(0, {inner}, {LANES}):")
-        stop, depth = inner, rank
+        lines = [f"for {p}row in {outer}(({space[0]} + {p}row_indices - 1) // {p}row_indices):",
+                 f"    for {p}i0 in range({p}row * {p}row_indices, min({space[0]}, ({p}row + 1) * {p}row_indices)):"]
+        lines += ["    " * (d + 1) + f"for {p}i{d} in range({space[d]}):" for d in range(1, rank - 1)]
+        lines.append("    " * rank + f"for {p}block in range(0, {inner}, {LANES}):")
+        stop, depth = inner, rank + 1
     indent = "    " * depth
     return lines + [f"{indent}for {p}lane in range(min({LANES}, {stop} - {p}block)):",
                     f"{indent}    {p}i{rank - 1} = {p}block + {p}lane"]

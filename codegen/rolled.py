@@ -316,7 +316,8 @@ def _form(site: _Site, values: _Values, fixed: set) -> tuple[str, list] | None:
         return rename[name]
 
     try:
-        code = re.sub(r"\b[vtk]\d+\b", positional, statement)
+        # (v7 is also renamed inside v7_lanes, a fused loop's partial sums: codegen/loops.py)
+        code = re.sub(r"\b[vtk]\d+(?=_lanes\b|\b)", positional, statement)
     except LookupError:
         return None
     reads = [f"{rename[name]} = {_read(*where(name), values[name][2])}" for name in site.operands if name not in flat]

@@ -14,8 +14,9 @@ give NumPy's results.
 
 Reductions: ``k = round(x / ln2)`` and ``k = round(x / (pi/2))`` round by adding and subtracting
 1.5 * 2**52 (no libm ``rint``); ``x - k * c`` uses ``c`` split into pieces short enough that each
-product ``k * piece`` is exact (Cody and Waite), and sin and cos keep the reduction's rounding error
-as a correction term. The polynomials are Taylor series (tanh's from the Bernoulli numbers), cut
+product ``k * piece`` is exact (Cody and Waite; pi/2 in four pieces, 143 bits, so that near a multiple
+of pi/2 the tiny reduced argument keeps its precision), and sin and cos keep the reduction's rounding
+error as a correction term. The polynomials are Taylor series (tanh's from the Bernoulli numbers), cut
 where the next term is below 2**-60 of the result over the reduced range, and evaluated with
 multiply-adds that fuse where the core has FMA. ``sin`` and ``cos`` of ``|x| >= 2**22`` need more
 bits of pi/2 than these pieces hold: those arguments go to libm, lane by lane (``_huge_call``).
@@ -134,10 +135,10 @@ _LN2 = Decimal(2).ln()
 LN2_HI, LN2_LO = _pieces(_LN2, 32, 2)
 INV_LN2 = float(1 / _LN2)
 _PI = _pi()
-PIO2_1, PIO2_2, PIO2_3 = _pieces(_PI / 2, 30, 3)
+PIO2_1, PIO2_2, PIO2_3, PIO2_4 = _pieces(_PI / 2, 30, 4)   # 143 bits of pi/2
 TWO_OVER_PI = float(2 / _PI)
 SHIFTER = 1.5 * 2.0 ** 52        # x + SHIFTER - SHIFTER rounds x to an integer for |x| < 2**51
-TRIG_LIMIT = 2.0 ** 22           # k * PIO2_1 and k * PIO2_2 are exact below it
+TRIG_LIMIT = 2.0 ** 22           # k * PIO2_1, k * PIO2_2 and k * PIO2_3 are exact below it
 TWO54 = 2.0 ** 54
 SMALLEST_NORMAL = 2.0 ** -1022
 SQRT_HALF = math.sqrt(0.5)
@@ -423,10 +424,12 @@ def _trig(x, quadrant_shift):
     a = abs(x)
     big = a >= TRIG_LIMIT
     k, kf = _round_to_int((0.0 if big else a) * TWO_OVER_PI)
-    # (a - k * PIO2_1) is exact; the two later steps round, and their errors are kept in r_error.
-    middle, middle_error = _two_sum(a - kf * PIO2_1, -(kf * PIO2_2))
-    r, last_error = _two_sum(middle, -(kf * PIO2_3))
-    r_error = middle_error + last_error
+    # a - k * PIO2_1 is exact; the later steps round, and their errors are kept in r_error. Near a
+    # multiple of pi/2, r is tiny and its absolute error must be too: 143 bits of pi/2 make it ~2**-120.
+    m1, e1 = _two_sum(a - kf * PIO2_1, -(kf * PIO2_2))
+    m2, e2 = _two_sum(m1, -(kf * PIO2_3))
+    r, e3 = _two_sum(m2, -(kf * PIO2_4))
+    r_error = (e1 + e2) + e3
     q = k + quadrant_shift
     s, c = _sin_reduced(r), _cos_reduced(r)
     # sin(r + e) = sin(r) + cos(r) e, cos(r + e) = cos(r) - sin(r) e, to well below an ulp

@@ -264,9 +264,10 @@ def fuse_elementwise(graph: Graph) -> Graph:
     for root, members in groups.members.items():
         elementwise = [m for m in members if m not in reductions]
         # A lone op of graphc's vector math is a loop too (Numba's own loop over it would call libm),
-        # unless NumPy's ufunc does it faster.
+        # unless NumPy's ufunc does it faster. (Numba has no float16 arithmetic: sin of int8 stays NumPy's.)
         alone = graph[members[0]]
-        alone_vectorizes = len(members) == 1 and REGISTRY[alone["op"]].vector_math and not calls_numpy_ufunc(alone)
+        alone_vectorizes = (len(members) == 1 and REGISTRY[alone["op"]].vector_math and not calls_numpy_ufunc(alone)
+                            and alone["dtype"].name in ("float32", "float64"))
         if (len(members) >= 2 or alone_vectorizes) and any(graph[m]["op"] != "broadcast_to" for m in elementwise):
             _contract(new, graph, sorted(members), graph[elementwise[0]]["shape"], carried)
     return new

@@ -106,6 +106,19 @@ def test_special_values_match_numpy_exactly(case, name):
     np.testing.assert_array_equal(np.signbit(got[signed]), np.signbit(want[signed]))
 
 
+def test_sin_and_cos_near_every_multiple_of_half_pi_below_the_libm_switch():
+    """Where sin or cos is near 0, the reduced argument is tiny and all of its error shows: at the double
+    nearest k pi/2 for every k below 2**22 * 2/pi, both are within 1 ulp of NumPy (libm)."""
+    k = np.arange(1, int(2 ** 22 * 2 / np.pi) + 1, dtype=np.float64)
+    x = (k * (np.longdouble(np.pi) / 2)).astype(np.float64)
+    x = np.concatenate([x, -x])
+    out = np.empty((len(FUNCTIONS), x.size))
+    _all_functions(x, out)
+    for name in ("sin", "cos"):
+        ulps = _ulps(out[FUNCTIONS.index(name)], np.__dict__[name](x))
+        assert ulps.max() <= 1.0, (name, x[np.argmax(ulps)])
+
+
 def _vector_ops(compiled, *args):
     lowered = compiled.lower(*args)
     dispatcher = lowered.kernel.dispatcher
@@ -130,10 +143,13 @@ def test_a_fused_loop_of_transcendentals_and_a_sum_vectorizes(dtype, tmp_path, m
 
 
 def _in_lane_order(rows, lanes):
-    """The sum of ``rows`` as the fused loop adds it (codegen/loops.py, ``_lane_loops``)."""
+    """The sum of ``rows`` as the fused loop adds it (codegen/loops.py, ``_lane_loops``): each row a
+    1-d piece, or a 2-d block of consecutive indices of axis 0 whose lane j adds, row-major, the
+    elements of innermost index j modulo ``lanes``."""
     total = None
     for row in rows:
-        sums = [np.cumsum(row[j::lanes])[-1] if row[j::lanes].size else 0.0 for j in range(lanes)]
+        row = np.atleast_2d(row)
+        sums = [np.cumsum(row[:, j::lanes].ravel())[-1] if row[:, j::lanes].size else 0.0 for j in range(lanes)]
         pairwise = ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7]))
         total = pairwise if total is None else total + pairwise
     return total
@@ -154,6 +170,34 @@ def test_fused_sums_add_in_the_documented_order(rng):
     matrix = x[:LANE_ROW * 3].reshape(3 * 64, LANE_ROW // 64)
     matrix = np.ascontiguousarray(matrix[:, :-3])   # an innermost axis that is not a multiple of 8
     got = graphc.jit(lambda m: np.sum(m * 3.0 - 1.0))(matrix)
-    assert got == _in_lane_order(matrix * 3.0 - 1.0, LANES)
+    per_row = LANE_ROW // matrix.shape[1]           # rows: as many indices of axis 0 as hold 8192 elements
+    values = matrix * 3.0 - 1.0
+    assert got == _in_lane_order([values[i:i + per_row] for i in range(0, len(values), per_row)], LANES)
+    narrow = x[:LANE_ROW * 2].reshape(-1, 2)        # one row of partial sums per 4096 indices, not per index
+    assert graphc.jit(lambda m: np.sum(m * m))(narrow) == _in_lane_order(
+        [(narrow * narrow)[i:i + LANE_ROW // 2] for i in range(0, len(narrow), LANE_ROW // 2)], LANES)
     small = x[:LANES_MIN_ELEMENTS - 1]
     assert graphc.jit(lambda x: np.sum(x * x))(small) == np.cumsum(small * small)[-1]
+
+
+def test_lanes_keep_an_unrolled_loop_rolled(rng):
+    """Sums with lanes name their partial sums after the value (v7_lanes); the rolled kernel's renaming
+    must follow, or no two steps share a form and the kernel is not rolled (codegen/rolled.py)."""
+    n = 1024   # big enough for lanes
+
+    def f(W, x):
+        acc, h = 0.0, x
+        for _ in range(110):   # long enough to roll
+            h = np.tanh(W @ h + 0.1)
+            acc = acc + np.sum(h * h)
+        return acc
+
+    W, x = rng.normal(size=(n, n)) / np.sqrt(n), rng.normal(size=n)
+    source = graphc.jit(f).lower(W, x).source
+    assert "SITE_PARAM" in source and "_lanes" in source
+    assert len(source.splitlines()) < 150
+
+
+def test_a_lone_op_whose_result_numpy_makes_float16_still_runs():
+    x = np.arange(5, dtype=np.int8)
+    np.testing.assert_allclose(graphc.jit(np.sin)(x), np.sin(x), rtol=1e-3)
