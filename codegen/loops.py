@@ -97,13 +97,12 @@ def emit_fused(args: list[str], node: dict, operands: list[dict], prefix: str = 
     parallel = math.prod(space) >= PARALLEL_MIN_ELEMENTS and 0 not in partial_axes
     lanes = (bool(sums) and all(len(axis) == rank for axis in sums.values())
              and math.prod(space) >= LANES_MIN_ELEMENTS)
-    row = f"{p}row"
-    rows = (f"({space[0]} + {LANE_ROW - 1}) // {LANE_ROW}" if rank == 1
-            else f"({space[0]} + {p}row_indices - 1) // {p}row_indices")
-    lines = []
-    if lanes and rank > 1:  # a row: enough indices of axis 0 to hold LANE_ROW elements
-        inner = " * ".join(f"{n}" for n in space[1:])
-        lines.append(f"{p}row_indices = max(1, {LANE_ROW} // ({inner}))")
+    if lanes:
+        lines, rows, headers = _lane_loops(space, parallel, p)
+    else:
+        lines = []
+        headers = ["    " * d + f"for {p}i{d} in {'numba.prange' if d == 0 and parallel else 'range'}({space[d]}):"
+                   for d in range(rank)]
     finish = []
     stores = []
     for carrier, name, m in zip(body.nodes, out_names, graph.outputs):
@@ -120,7 +119,7 @@ def emit_fused(args: list[str], node: dict, operands: list[dict], prefix: str = 
         axis = sums[m]
         if lanes:
             lines.append(f"{name}_lanes = np.zeros(({rows}, {LANES}), {dtype})")
-            stores.append(f"{name}_lanes[{row}, {p}lane] += {p}t{member}")
+            stores.append(f"{name}_lanes[{p}row, {p}lane] += {p}t{member}")
             finish.append(f"{name} = _lane_total({name}_lanes)")
             if graph[m]["shape"] != ():  # keepdims over every axis
                 finish.append(f"{name} = np.full({graph[m]['shape']}, {name})")
@@ -142,17 +141,15 @@ def emit_fused(args: list[str], node: dict, operands: list[dict], prefix: str = 
     body_lines += [_scalar_line(graph, m, p) for m in graph.topo_order()
                    if graph[m]["op"] not in ("input", "sum")]
     body_lines += stores
-    headers = _lane_loops(space, parallel, p) if lanes else [
-        "    " * d + f"for {p}i{d} in {'numba.prange' if d == 0 and parallel else 'range'}({space[d]}):"
-        for d in range(rank)]
     last = headers[-1]  # a loop header, or the line that sets the innermost index inside one
     depth = len(last) - len(last.lstrip()) + (4 if last.lstrip().startswith("for ") else 0)
     lines += headers + [" " * depth + line for line in body_lines]
     return Statements("\n".join(lines + finish))
 
 
-def _lane_loops(space: tuple, parallel: bool, p: str) -> list[str]:
-    """Loop headers (with the lines that set the loop's indices) for a loop whose sums keep lanes.
+def _lane_loops(space: tuple, parallel: bool, p: str) -> tuple[list[str], str, list[str]]:
+    """For a loop whose sums keep lanes: the lines to run before it, the number of rows (an
+    expression), and its headers (with the lines that set the loop's indices).
 
     The iteration space is cut into rows: ``LANE_ROW`` consecutive elements of a one-dimensional
     space; otherwise consecutive indices of axis 0, as many as hold ``LANE_ROW`` elements (at least
@@ -167,20 +164,24 @@ def _lane_loops(space: tuple, parallel: bool, p: str) -> list[str]:
     outer = "numba.prange" if parallel else "range"
     inner = f"{space[-1]}"
     if rank == 1:
-        lines = [f"for {p}row in {outer}(({inner} + {LANE_ROW - 1}) // {LANE_ROW}):",
+        setup, rows = [], f"({inner} + {LANE_ROW - 1}) // {LANE_ROW}"
+        lines = [f"for {p}row in {outer}({rows}):",
                  f"    {p}row_start = {p}row * {LANE_ROW}",
                  f"    {p}row_stop = min({inner}, {p}row_start + {LANE_ROW})",
                  f"    for {p}block in range({p}row_start, {p}row_stop, {LANES}):"]
         stop, depth = f"{p}row_stop", 2
     else:
-        lines = [f"for {p}row in {outer}(({space[0]} + {p}row_indices - 1) // {p}row_indices):",
-                 f"    for {p}i0 in range({p}row * {p}row_indices, min({space[0]}, ({p}row + 1) * {p}row_indices)):"]
+        per_row = f"{p}row_indices"
+        setup = [f"{per_row} = max(1, {LANE_ROW} // ({' * '.join(f'{n}' for n in space[1:])}))"]
+        rows = f"({space[0]} + {per_row} - 1) // {per_row}"
+        lines = [f"for {p}row in {outer}({rows}):",
+                 f"    for {p}i0 in range({p}row * {per_row}, min({space[0]}, ({p}row + 1) * {per_row})):"]
         lines += ["    " * (d + 1) + f"for {p}i{d} in range({space[d]}):" for d in range(1, rank - 1)]
         lines.append("    " * rank + f"for {p}block in range(0, {inner}, {LANES}):")
         stop, depth = inner, rank + 1
     indent = "    " * depth
-    return lines + [f"{indent}for {p}lane in range(min({LANES}, {stop} - {p}block)):",
-                    f"{indent}    {p}i{rank - 1} = {p}block + {p}lane"]
+    return setup, rows, lines + [f"{indent}for {p}lane in range(min({LANES}, {stop} - {p}block)):",
+                                 f"{indent}    {p}i{rank - 1} = {p}block + {p}lane"]
 
 
 def split_body(body, limit: int) -> list[list[int]] | None:
