@@ -159,9 +159,10 @@ L1 = tuple(2.0 / (2 * n + 1) for n in range(1, 13))[::-1]
 _WIDTHS = (2, 4, 8)
 
 
-def _huge_variant(module, scalar, width):
-    """``<width x double> f(<width x double>)``: ``scalar`` on each lane whose |x| >= TRIG_LIMIT, 0 on the
-    others, one lane at a time. Defined in the calling module, so it is compiled for the same core."""
+def _huge_variant(module, scalar, libm, width):
+    """``<width x double> scalar_v<width>(<width x double>)``: ``libm`` on each lane whose |x| >= TRIG_LIMIT,
+    0 on the others, one lane at a time. Defined in the calling module, so it is compiled for the same
+    core."""
     vector = ir.VectorType(ir.DoubleType(), width)
     fn = ir.Function(module, ir.FunctionType(vector, [vector]), f"{scalar.name}_v{width}")
     fn.linkage = "linkonce_odr"
@@ -169,7 +170,7 @@ def _huge_variant(module, scalar, width):
     result = ir.Constant(vector, None)
     for lane in range(width):
         x = builder.extract_element(fn.args[0], ir.Constant(ir.IntType(32), lane))
-        value = _if_huge(builder, x, lambda x: builder.call(scalar, [x]))
+        value = _if_huge(builder, x, lambda x: builder.call(libm, [x]))
         result = builder.insert_element(result, value, ir.Constant(ir.IntType(32), lane))
     builder.ret(result)
     return fn
@@ -180,15 +181,15 @@ _HUGE_CALLS = {"graphc_vmath_sin": "sin", "graphc_vmath_cos": "cos"}
 
 
 def _huge_scalar(module, symbol, libm_name):
-    """``double symbol(double x)``: libm's function of x where |x| >= TRIG_LIMIT, else 0. Never inlined:
-    inside a loop, LLVM would see libm's call and widen it."""
+    """``double symbol(double x)``: libm's function of x where |x| >= TRIG_LIMIT, else 0; and libm's
+    function. Never inlined: inside a loop, LLVM would see libm's call and widen it."""
     double = ir.DoubleType()
     libm = cgutils.get_or_insert_function(module, ir.FunctionType(double, [double]), libm_name)
     fn = ir.Function(module, ir.FunctionType(double, [double]), symbol)
     fn.linkage = "linkonce_odr"
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     builder.ret(_if_huge(builder, fn.args[0], lambda x: builder.call(libm, [x])))
-    return fn
+    return fn, libm
 
 
 def _if_huge(builder, x, call):
@@ -212,8 +213,8 @@ def _declare_huge(module):
         return
     variants = []
     for symbol, libm_name in _HUGE_CALLS.items():
-        scalar = _huge_scalar(module, symbol, libm_name)
-        versions = [_huge_variant(module, scalar, width) for width in _WIDTHS]
+        scalar, libm = _huge_scalar(module, symbol, libm_name)
+        versions = [_huge_variant(module, scalar, libm, width) for width in _WIDTHS]
         variants += versions
         for attribute in ("readnone", "nounwind", "noinline"):
             scalar.attributes.add(attribute)

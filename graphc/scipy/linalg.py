@@ -24,10 +24,6 @@ __all__ = ["cho_factor", "cho_solve", "cholesky", "solve_triangular"]
 _TRANSPOSED = {0: False, "N": False, 1: True, "T": True, 2: True, "C": True}
 
 
-def _swap(x):
-    return np.swapaxes(x, -1, -2)
-
-
 def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_b=False, check_finite=True):
     """x with ``op(a) @ x = b``, ``a`` triangular (only its ``lower`` or upper triangle is read); ``op`` is
     ``a`` for ``trans`` 0 or ``"N"``, its transpose for 1, ``"T"``, 2 or ``"C"`` (real values). A 1-d ``b``
@@ -48,7 +44,7 @@ def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
     """The Cholesky factor of a symmetric positive-definite ``a``: upper ``U`` with ``a = U^T U`` by
     default (SciPy's convention, where NumPy's gives the lower one), lower ``L`` with ``lower=True``."""
     factor = apply("cholesky", a)
-    return factor if lower else _swap(factor)
+    return factor if lower else np.swapaxes(factor, -1, -2)
 
 
 def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
