@@ -205,6 +205,10 @@ def size_slots(graph: Graph) -> tuple:
                  for axis, n in enumerate(graph[node]["shape"]) if isinstance(n, Dim))
 
 
+_RUNTIME_IMPORT = "from graphc.codegen.runtime import *  # noqa: F401,F403 -- helpers the templates name"
+_CALLS_SCIPY = re.compile(r"\b_scipy_\w+\(")
+
+
 def _emit_kernel(graph: Graph, names: dict, generic: bool):
     """The module's source, constants and size slots; None when ``generic`` and the kernel would be
     rolled or split (see :func:`generate`)."""
@@ -234,7 +238,7 @@ def _emit_kernel(graph: Graph, names: dict, generic: bool):
         "import math",
         "import numba",
         "import numpy as np",
-        "from graphc.codegen.runtime import *  # noqa: F401,F403 -- helpers the templates name",
+        _RUNTIME_IMPORT,
         *parts,
         "",
         "",
@@ -244,7 +248,11 @@ def _emit_kernel(graph: Graph, names: dict, generic: bool):
         f"    return {_return_value(graph, results)}",
         "",
     ]
-    return "\n".join(lines), constants, slots
+    source = "\n".join(lines)
+    if _CALLS_SCIPY.search(source):  # only these kernels import scipy.special (graphc.codegen.rt_scipy)
+        lines.insert(lines.index(_RUNTIME_IMPORT) + 1, "from graphc.codegen.rt_scipy import *  # noqa: F401,F403")
+        source = "\n".join(lines)
+    return source, constants, slots
 
 
 def _shape_checks(graph: Graph, names: dict, slots: tuple) -> list[str]:

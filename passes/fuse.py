@@ -7,7 +7,8 @@
    graph of groups (each group contracted to one node), kept in a topological order as groups merge,
    only as far back as the groups asked about: about linear work in all (:class:`_Groups`).
 2. A ``sum`` of a group member joins the group as an accumulator of the loop.
-3. Each group with at least two members (or one op of vector math, :attr:`OpDef.vector_math`) becomes
+3. Each group with at least two members (or one op of vector math, :attr:`OpDef.vector_math`, or one
+   op with no array emission, such as scipy.special's compiled functions) becomes
    ``fused`` nodes, one per value the rest of the graph uses (all share one :class:`FusedBody` and one
    loop), whose operands are the values the group reads.
 
@@ -268,7 +269,9 @@ def fuse_elementwise(graph: Graph) -> Graph:
         alone = graph[members[0]]
         alone_vectorizes = (len(members) == 1 and REGISTRY[alone["op"]].vector_math and not calls_numpy_ufunc(alone)
                             and alone["dtype"].name in ("float32", "float64"))
-        if (len(members) >= 2 or alone_vectorizes) and any(graph[m]["op"] != "broadcast_to" for m in elementwise):
+        scalar_only = len(members) == 1 and REGISTRY[alone["op"]].emit is None  # an op emitted only in loops
+        if ((len(members) >= 2 or alone_vectorizes or scalar_only)
+                and any(graph[m]["op"] != "broadcast_to" for m in elementwise)):
             _contract(new, graph, sorted(members), graph[elementwise[0]]["shape"], carried)
     return new
 

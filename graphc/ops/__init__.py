@@ -72,7 +72,9 @@ class OpDef:
         adjoint: ``(g, out, *operands, **attrs) -> tuple`` of one cotangent (or None) per operand,
             built from NumPy calls on tracers; or ``NONDIFFERENTIABLE``. An operand the rule cannot
             differentiate gets an exception, raised only if a gradient needs that operand.
-        emit: array Numba emission, a format string over operand names or ``(args, attrs) -> str``.
+        emit: array Numba emission, a format string over operand names or ``(args, attrs) -> str``; None
+            for an elementwise op emitted only in loops (``scalar_emit``: the fusion pass makes a loop of
+            even a lone node of it).
         scalar_emit: the same for one element, used inside fused loops; None if not elementwise.
         numpy: the NumPy callables that dispatch to this op.
         parse: ``(*args, **kwargs) -> (operands, attrs)`` adapting NumPy's signature; default positional.

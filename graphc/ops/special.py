@@ -9,6 +9,13 @@ Composites: ``expit`` (graphc's sigmoid), ``logit``, ``xlogy``, ``xlog1py``, ``b
 Numba emission: libm's through ``math`` where it has the function (``lgamma``, ``gamma``, ``erf``,
 ``erfc``), else a helper of ``graphc.codegen.rt_special`` (digamma, polygamma, erfinv).
 
+SciPy's own compiled code (``scipy.special.cython_special``, called by symbol from kernels:
+graphc.codegen.rt_scipy) for the incomplete gamma and beta functions (``gammainc``, ``gammaincc``,
+``betainc``), ``erfcinv`` and the Bessel functions (``i0``, ``i1``, ``iv``, ``ive``, ``j0``, ``j1``, ``jv``
+and its alias ``jn``, ``y0``, ``y1``, ``yn``): the same values as SciPy's to the bit. They differentiate
+in x; their parameters (a, b, the order v) have no closed-form derivative, and a gradient that needs
+one is a DifferentiationError naming it.
+
 Importing graphc does not import SciPy: the references import it when first called, and SciPy's
 ufunc objects become dispatch keys the first time one of them meets a traced value.
 """
@@ -19,6 +26,7 @@ import sys
 
 import numpy as np
 
+from graphc.errors import DifferentiationError
 from graphc.ops import NUMPY_API, POSITIVE, UNIT, apply, defcomposite
 from graphc.ops.elementwise import elementwise
 
@@ -77,6 +85,74 @@ elementwise("erfinv", _scipy("erfinv"), lambda g, out, x: (g * (_SQRT_PI / 2.0) 
             doc="scipy.special.erfinv: the inverse of erf on (-1, 1)")
 
 
+#: The scipy.special functions whose Numba emission calls SciPy's own compiled code, by name: their
+#: arity (graphc.codegen.rt_scipy makes ``_scipy_<name>`` and ``_scipy_<name>_array`` of each).
+SCIPY_COMPILED: dict[str, int] = {}
+
+
+def _no_closed_form(name: str, parameter: str) -> DifferentiationError:
+    return DifferentiationError(
+        f"scipy.special.{name} has no closed-form derivative with respect to its parameter {parameter}; graphc "
+        f"differentiates it only in its last argument. Pass {parameter} as a constant (or stop_gradient it)")
+
+
+def _compiled(name: str, adjoint, *, arity: int = 1, **fields) -> None:
+    """Declare scipy.special's ``name``: SciPy's ufunc as the reference, SciPy's compiled C function in
+    kernels (graphc.codegen.rt_scipy), float64 inside, always in a loop (no array emission)."""
+    SCIPY_COMPILED[name] = arity
+    args = ", ".join(f"{{{i}}}" for i in range(arity))
+    doc = fields.pop("doc") + ("; gradient in x only" if arity > 1 else "")
+    elementwise(name, _scipy(name), adjoint, arity=arity, numpy=(), scalar_emit=f"{{dtype}}(_scipy_{name}({args}))",
+                doc=doc, **fields)
+
+
+def _gamma_density(a, x):
+    """x^(a-1) e^(-x) / Gamma(a): the derivative of the regularized incomplete gamma function in x."""
+    return np.exp(xlogy(a - 1.0, x) - x - apply("gammaln", a))
+
+
+_compiled("gammainc", lambda g, out, a, x: (_no_closed_form("gammainc", "a"), g * _gamma_density(a, x)), arity=2,
+          domain=POSITIVE, doc="scipy.special.gammainc: the regularized lower incomplete gamma P(a, x)")
+_compiled("gammaincc", lambda g, out, a, x: (_no_closed_form("gammaincc", "a"), -(g * _gamma_density(a, x))),
+          arity=2, domain=POSITIVE, doc="scipy.special.gammaincc: 1 - P(a, x), without cancellation")
+
+
+def _betainc_adjoint(g, out, a, b, x):
+    density = np.exp(xlogy(a - 1.0, x) + xlog1py(b - 1.0, -x) - betaln(a, b))
+    return _no_closed_form("betainc", "a"), _no_closed_form("betainc", "b"), g * density
+
+
+_compiled("betainc", _betainc_adjoint, arity=3, domain=POSITIVE,
+          doc="scipy.special.betainc: the regularized incomplete beta I_x(a, b)")
+_compiled("erfcinv", lambda g, out, x: (g * (-_SQRT_PI / 2.0) * np.exp(out * out),), domain=POSITIVE,
+          singular=True, doc="scipy.special.erfcinv: the inverse of erfc on (0, 2)")
+# Bessel functions. Derivatives in x by the recurrences (DLMF 10.6.2, 10.29.1): C_v' = (C_{v-1} - C_{v+1}) / 2
+# for J and Y, (I_{v-1} + I_{v+1}) / 2 for I; none in the order v.
+_compiled("i0", lambda g, out, x: (g * apply("i1", x),), doc="scipy.special.i0: modified Bessel I_0")
+_compiled("i1", lambda g, out, x: (g * 0.5 * (apply("i0", x) + apply("iv", 2.0, x)),),
+          doc="scipy.special.i1: modified Bessel I_1")
+_compiled("iv", lambda g, out, v, x: (_no_closed_form("iv", "v"),
+                                      g * 0.5 * (apply("iv", v - 1.0, x) + apply("iv", v + 1.0, x))),
+          arity=2, domain=POSITIVE, doc="scipy.special.iv: modified Bessel I_v of real order")
+# ive = iv e^-|x|: its derivative adds -sign(x) ive.
+_compiled("ive", lambda g, out, v, x: (_no_closed_form("ive", "v"),
+                                       g * (0.5 * (apply("ive", v - 1.0, x) + apply("ive", v + 1.0, x))
+                                            - np.sign(x) * out)),
+          arity=2, domain=POSITIVE, doc="scipy.special.ive: iv(v, x) e^-|x|")
+_compiled("j0", lambda g, out, x: (-(g * apply("j1", x)),), doc="scipy.special.j0: Bessel J_0")
+_compiled("j1", lambda g, out, x: (g * 0.5 * (apply("j0", x) - apply("jv", 2.0, x)),),
+          doc="scipy.special.j1: Bessel J_1")
+_compiled("jv", lambda g, out, v, x: (_no_closed_form("jv", "v"),
+                                      g * 0.5 * (apply("jv", v - 1.0, x) - apply("jv", v + 1.0, x))),
+          arity=2, domain=POSITIVE, doc="scipy.special.jv (also jn): Bessel J_v of real order")
+_compiled("y0", lambda g, out, x: (-(g * apply("y1", x)),), domain=POSITIVE, doc="scipy.special.y0: Bessel Y_0")
+_compiled("y1", lambda g, out, x: (g * 0.5 * (apply("y0", x) - apply("yn", 2.0, x)),), domain=POSITIVE,
+          doc="scipy.special.y1: Bessel Y_1")
+_compiled("yn", lambda g, out, n, x: (_no_closed_form("yn", "n"),
+                                      g * 0.5 * (apply("yn", n - 1.0, x) - apply("yn", n + 1.0, x))),
+          arity=2, domain=POSITIVE, doc="scipy.special.yn: Bessel Y_n of integer order")
+
+
 def logit(p):
     """``log(p / (1 - p))`` as ``log(p) - log1p(-p)``."""
     return np.log(p) - np.log1p(-p)
@@ -114,7 +190,9 @@ def ndtr(x):
 #: is imported: see :func:`scipy_ufunc_handler`).
 _HANDLERS = {"expit": lambda x: apply("sigmoid", x), "logit": logit, "xlogy": xlogy, "xlog1py": xlog1py,
              "betaln": betaln, "ndtr": ndtr, "rgamma": rgamma}
-_PRIMITIVES = ("gammaln", "digamma", "psi", "gamma", "erf", "erfc", "erfinv")
+_PRIMITIVES = ("gammaln", "digamma", "psi", "gamma", "erf", "erfc", "erfinv", "jn", *SCIPY_COMPILED)
+#: scipy.special's other names for graphc's primitives.
+_ALIASES = {"psi": "digamma", "jn": "jv"}
 
 
 def register_scipy_ufuncs() -> None:
@@ -122,7 +200,7 @@ def register_scipy_ufuncs() -> None:
     import scipy.special
 
     for name in _PRIMITIVES:
-        primitive = "digamma" if name == "psi" else name
+        primitive = _ALIASES.get(name, name)
         NUMPY_API.setdefault(getattr(scipy.special, name), _primitive_handler(primitive))
     for name, handler in _HANDLERS.items():
         if getattr(scipy.special, name) not in NUMPY_API:

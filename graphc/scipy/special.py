@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.special as sc
+# The ufuncs: SciPy's own objects, which dispatch to graphc's primitives on traced values. The
+# incomplete gamma and beta functions and the Bessel functions differentiate in x only (their
+# parameters' derivatives have no closed form: asking for one is a DifferentiationError).
+from scipy.special import (  # noqa: F401 -- re-exported
+    betainc, betaln, digamma, erf, erfc, erfcinv, erfinv, expit, gamma, gammainc, gammaincc, gammaln, i0, i1, iv,
+    ive, j0, j1, jn, jv, logit, ndtr, psi, rgamma, xlog1py, xlogy, y0, y1, yn)
 
 from graphc.errors import ShapeError, user_frame
 from graphc.ops import apply, composite
 
-# The ufuncs: SciPy's own objects, which dispatch to graphc's primitives on traced values.
-betaln, digamma, erf, erfc, erfinv, expit, gamma, gammaln = (sc.betaln, sc.digamma, sc.erf, sc.erfc, sc.erfinv,
-                                                             sc.expit, sc.gamma, sc.gammaln)
-logit, ndtr, psi, rgamma, xlog1py, xlogy = sc.logit, sc.ndtr, sc.psi, sc.rgamma, sc.xlog1py, sc.xlogy
-
-__all__ = ["betaln", "digamma", "erf", "erfc", "erfinv", "expit", "gamma", "gammaln", "log_softmax", "logit",
-           "logsumexp", "multigammaln", "ndtr", "polygamma", "psi", "rgamma", "softmax", "xlog1py", "xlogy"]
+__all__ = ["betainc", "betaln", "digamma", "erf", "erfc", "erfcinv", "erfinv", "expit", "gamma", "gammainc",
+           "gammaincc", "gammaln", "i0", "i1", "iv", "ive", "j0", "j1", "jn", "jv", "log_softmax", "logit", "logsumexp",
+           "multigammaln", "ndtr", "polygamma", "psi", "rgamma", "softmax", "xlog1py", "xlogy", "y0", "y1", "yn"]
 
 
 def polygamma(n, x):

@@ -5,6 +5,7 @@ Each row calls the scipy.special function itself on the traced value (it reaches
 """
 from __future__ import annotations
 
+import numpy as np
 import scipy.special as sc
 
 from graphc.ops import apply
@@ -21,6 +22,34 @@ CASES = {
     "erf": unary(lambda x: sc.erf(x), "erf"),
     "erfc": unary(lambda x: sc.erfc(x), "erfc"),
     "erfinv": unary(lambda x: sc.erfinv(x), "erfinv"),
+    # SciPy's compiled functions (graphc.codegen.rt_scipy). A parameter that has no derivative is a
+    # constant here: a scalar first (the special-values test reads the first row), then an array of them
+    # (broadcasting). SciPy computes gammainc(2.5, float32) and yn(2, float32) in float64 (its double
+    # loop comes first); graphc keeps float32, as for NumPy's ufuncs, so those rows' expectations pass
+    # a float32 parameter.
+    "gammainc": [case(lambda x: sc.gammainc(2.5, x), (4,), id="a=2.5",
+                      expected=lambda x: sc.gammainc(np.asarray(2.5, x.dtype), x)),
+                 case(lambda x: sc.gammainc(np.array([0.7, 3.0]), x), (3, 1), id="a-row")],
+    "gammaincc": [case(lambda x: sc.gammaincc(np.float64(0.7), x), (3,), id="a=0.7"),
+                  case(lambda x: sc.gammaincc(np.array([0.7, 3.0]), x), (3, 1), id="a-row")],
+    "betainc": [case(lambda x: sc.betainc(2.0, 0.7, x / 2.5), (3,), id="x/2.5"),
+                case(lambda x: sc.betainc(np.array([2.0, 0.6]), 0.7, x / 2.5), (3, 2), id="a-row")],
+    "erfcinv": [case(lambda x: sc.erfcinv(0.5 * x + 0.3), (2, 3), id="0.3..1.3")],
+    "i0": [case(lambda x: sc.i0(x), (2, 3))],
+    "i1": [case(lambda x: sc.i1(x), (4,))],
+    "iv": [case(lambda x: sc.iv(1.5, x), (3,), id="v=1.5"),
+           case(lambda x: sc.iv(np.array([0.0, 1.5, 4.0]), x), (2, 3), id="v-row")],
+    "ive": [case(lambda x: sc.ive(2.0, x), (3,), id="v=2"),
+            case(lambda x: sc.ive(np.array([0.5, 2.0]), 4.0 * x), (3, 2), id="v-row")],
+    "j0": [case(lambda x: sc.j0(3.0 * x), (2, 3))],
+    "j1": [case(lambda x: sc.j1(3.0 * x), (4,))],
+    "jv": [case(lambda x: sc.jv(2.5, x), (3,), id="v=2.5"),
+           case(lambda x: sc.jv(np.array([0.5, 3.0]), 3.0 * x), (3, 2), id="v-row"),
+           case(lambda x: sc.jn(2, x), (3,), id="jn")],
+    "y0": [case(lambda x: sc.y0(x), (2, 3))],
+    "y1": [case(lambda x: sc.y1(x), (4,))],
+    "yn": [case(lambda x: sc.yn(2, x), (3,), id="n=2", expected=lambda x: sc.yn(np.asarray(2, x.dtype), x)),
+           case(lambda x: sc.yn(np.array([0, 3]), 2.0 * x), (3, 2), id="n-row")],
 }
 
 COMPOSITE_CASES = [
