@@ -289,7 +289,8 @@ _SPELLED = {"astype": "`x.astype(dtype)`", "getitem": "`x[i]`, `x[a:b:c]`, `x[No
             "solve": "`np.linalg.solve`", "slogdet": "`np.linalg.slogdet`, `np.linalg.det`",
             "eigh": "`np.linalg.eigh`, `np.linalg.eigvalsh`", "svd": "`np.linalg.svd`, `np.linalg.svdvals`",
             "qr": "`np.linalg.qr`", "digamma": "`scipy.special.digamma`, `scipy.special.psi`",
-            "polygamma": "`graphc.scipy.special.polygamma`"}
+            "polygamma": "`graphc.scipy.special.polygamma`",
+            "convolve": "`np.convolve`, `graphc.scipy.signal.convolve`"}
 
 
 def _numpy_name(fn) -> str:
@@ -335,3 +336,4 @@ from graphc.ops import calls  # noqa: E402,F401
 from graphc.ops import lapack  # noqa: E402,F401
 from graphc.ops import special  # noqa: E402,F401
 from graphc.ops import misc  # noqa: E402,F401
+from graphc.ops import signal  # noqa: E402,F401
