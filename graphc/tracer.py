@@ -186,8 +186,15 @@ class Tracer:
         return method
 
     __floordiv__ = __rfloordiv__ = _unsupported_operator("//")
-    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __invert__ = _unsupported_operator("&, |, ^ or ~")
     del _unsupported_operator
+    # On booleans (masks): the logical ops (graphc.ops.elementwise); integers are refused there.
+    def __and__(self, other): return np.bitwise_and(self, other)
+    def __rand__(self, other): return np.bitwise_and(other, self)
+    def __or__(self, other): return np.bitwise_or(self, other)
+    def __ror__(self, other): return np.bitwise_or(other, self)
+    def __xor__(self, other): return np.bitwise_xor(self, other)
+    def __rxor__(self, other): return np.bitwise_xor(other, self)
+    def __invert__(self): return np.invert(self)
 
     # ---- NumPy protocols -----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):

@@ -215,6 +215,15 @@ CASES: dict[str, list[Case]] = {
     "less_equal": comparison(np.less_equal, lambda x, y: x <= y),
     "equal": comparison(np.equal, lambda x, y: x == y),
     "not_equal": comparison(np.not_equal, lambda x, y: x != y),
+    # The first row of each has a float operand (the special-values and zero-gradient tests read it).
+    "logical_and": [case(lambda x, b: np.logical_and(x, b), (2, 3), (3,), domains=(REAL, BOOL), id="float-bool"),
+                    case(lambda a, b: a & b, (3,), (), domains=(BOOL, BOOL), id="a&b")],
+    "logical_or": [case(lambda x, a: a | (x > 0), (2, 3), (3,), domains=(REAL, BOOL), id="a|(x>0)"),
+                   case(lambda a, b: np.logical_or(a, b), (2, 3), (2, 3), domains=(BOOL, BOOL))],
+    "logical_xor": [case(lambda x, y: np.logical_xor(x, y), (3,), (3,), domains=(REAL, INTS), id="floats"),
+                    case(lambda a, b: a ^ b, (2, 3), (3,), domains=(BOOL, BOOL), id="a^b")],
+    "logical_not": [case(lambda x: np.logical_not(x), (3,), domains=(INTS,), id="floats"),
+                    case(lambda a: ~a, (2, 3), domains=(BOOL,), id="~a")],
     "where": [
         case(lambda c, x, y: np.where(c, x, y), (2, 3), (2, 3), (2, 3), domains=(BOOL, REAL, REAL)),
         case(lambda c, x, y: np.where(c, x, y), (2, 1), (3,), (), domains=(BOOL, REAL, REAL)),

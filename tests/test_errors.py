@@ -243,3 +243,14 @@ def test_gradient_with_respect_to_an_empty_dict_is_an_empty_dict():
     for tiered in ("numpy", False):
         assert graphc.grad(lambda d, x: x * 2.0, tiered=tiered)({}, 1.0) == {}
         assert graphc.grad(lambda d, x: x * 2.0, argnums=(0, 1), tiered=tiered)({}, 1.0) == ({}, 2.0)
+
+
+def test_bit_operators_work_on_masks_and_are_refused_on_integers():
+    def f(i):
+        return i & 3
+
+    msg = raised(UnsupportedOperationError, graphc.trace, f, np.arange(4))
+    assert "np.bitwise_and" in msg and "booleans" in msg and at_line(f, 1) in msg
+    masked = graphc.jit(lambda x: np.where((x > 0) & ~(x > 2) | (x == -1), x, 0.0), tiered="numpy")
+    x = np.array([-1.0, 0.5, 3.0, -2.0])
+    np.testing.assert_array_equal(masked(x), [-1.0, 0.5, 0.0, 0.0])

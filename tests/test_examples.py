@@ -73,3 +73,10 @@ def test_readme_quick_start_runs():
     assert done.returncode == 0, done.stderr
     assert "graph (W: f64[3], b: f64[], X: f64[100,3], y: f64[100]) -> f64[]" in done.stdout
     assert "def kernel(" in done.stdout
+
+
+def test_damped_oscillator_quick_recovers_the_parameters_with_a_checked_gradient():
+    done = run_example("damped_oscillator.py", "--quick")
+    out = done.stdout
+    assert float(re.search(r"largest relative difference: (\S+)", out).group(1)) < 1e-6
+    assert float(re.search(r"max \|fitted - true\| = (\S+) ", out).group(1)) < 1e-6

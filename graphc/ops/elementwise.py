@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.ops import (
-    NONDIFFERENTIABLE, NONZERO, POSITIVE, REAL, UNIT, apply, defop, elementwise_shape,
+    NONDIFFERENTIABLE, NONZERO, NUMPY_API, POSITIVE, REAL, UNIT, apply, defop, elementwise_shape, unsupported,
 )
 
 
@@ -114,6 +114,27 @@ for _name, _fn, _sym in [("greater", np.greater, ">"), ("greater_equal", np.grea
                          ("less", np.less, "<"), ("less_equal", np.less_equal, "<="),
                          ("equal", np.equal, "=="), ("not_equal", np.not_equal, "!=")]:
     elementwise(_name, _fn, NONDIFFERENTIABLE, arity=2, emit=f"({{0}} {_sym} {{1}})", doc=f"x {_sym} y")
+
+for _name, _fn in [("logical_and", np.logical_and), ("logical_or", np.logical_or), ("logical_xor", np.logical_xor)]:
+    elementwise(_name, _fn, NONDIFFERENTIABLE, arity=2, emit=f"np.{_name}({{0}}, {{1}})",
+                doc=f"np.{_name}; also ``{dict(logical_and='&', logical_or='|', logical_xor='^')[_name]}`` on booleans")
+elementwise("logical_not", np.logical_not, NONDIFFERENTIABLE, emit="np.logical_not({0})",
+            doc="np.logical_not; also ``~`` on booleans")
+
+
+def _boolean_only(bitwise, logical: str):
+    """The handler of NumPy's bitwise ufunc (``&``, ``|``, ``^``, ``~``): the logical op on booleans."""
+    def handler(*operands):
+        if all((x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype) == np.bool_ for x in operands):
+            return apply(logical, *operands)
+        raise unsupported(f"np.{bitwise.__name__} (the operators &, |, ^, ~) on integers",
+                          "it is supported on booleans (masks); for integer bit operations compute outside graphc")
+    return handler
+
+
+for _bitwise, _logical in [(np.bitwise_and, "logical_and"), (np.bitwise_or, "logical_or"),
+                           (np.bitwise_xor, "logical_xor"), (np.invert, "logical_not")]:
+    NUMPY_API[_bitwise] = _boolean_only(_bitwise, _logical)
 
 elementwise("where", np.where, lambda g, out, c, x, y: (None, np.where(c, g, 0.0), np.where(c, 0.0, g)),
             arity=3, emit="np.where({0}, {1}, {2})", scalar_emit="({1} if {0} else {2})", doc="select x where cond, else y; gradient to the chosen side")

@@ -171,6 +171,8 @@ def _lead(index: tuple) -> str | None:
 
 def _emit_getitem(args, node, operands):
     index = node["attrs"]["index"]
+    if operands[0]["shape"] == ():  # x[None]: a 0-d value may be a Numba scalar, which takes no index
+        return f"np.full({node['shape']}, {args[0]}, {dtype_source(node['dtype'])})"
     lead = _lead(index)
     return f"_index_lead({args[0]}, {lead})" if lead else f"{args[0]}[{index_source(index)}]"
 
@@ -198,7 +200,7 @@ def _scatter(g, index, shape):
 defop("getitem", arity=1, reference=lambda x, index: x[numpy_index(index)],
       shape=lambda x, index: Aval(_index_shape(x.shape, index), x.dtype),
       adjoint=lambda g, out, x, index: (apply("index_scatter", g, index=index, shape=shape_of(x)),),
-      emit=_emit_getitem, version=2,
+      emit=_emit_getitem, version=3,
       batch=lambda batched, x, index: apply("getitem", x, index=_all_of_batch_axis(x) + index),
       doc="basic indexing: x[0], x[1:], X[:, ::2], x[None]")
 defop("index_scatter", arity=1, reference=_scatter,
