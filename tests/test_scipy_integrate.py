@@ -119,6 +119,8 @@ def test_errors_say_what_is_wrong():
         graphc.jit(lambda y0: odeint(lambda y, t: np.concatenate([y, y[:1]]), y0, t))(y0)
     with pytest.raises(GraphcError, match="1-d array of output times"):
         odeint(oscillator, y0, t[:, None], args=(2.0, 0.3))
+    with pytest.raises(GraphcError, match="monotonic output times"):
+        odeint(oscillator, y0, np.array([0.0, 1.0, 0.5]), args=(2.0, 0.3))
     with pytest.raises(GraphcError, match="positive scalar rtol"):
         odeint(oscillator, y0, t, args=(2.0, 0.3), rtol=-1.0)
     with pytest.raises(GraphcError, match="forward mode .* of odeint"):  # reverse mode only, as JAX's

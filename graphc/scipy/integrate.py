@@ -5,32 +5,35 @@ nodes, differentiable by the adjoint method.
 >>> from graphc.scipy.integrate import odeint
 >>> decay = lambda y, t, k: -k * y
 >>> t = np.array([0.0, 1.0])
->>> float(graphc.jit(lambda k: odeint(decay, 1.0, t, args=(k,))[-1])(2.0))  # exp(-2)
-0.1353352832...
+>>> round(float(graphc.jit(lambda k: odeint(decay, 1.0, t, args=(k,))[-1])(2.0)), 7)  # exp(-2)
+0.1353353
 
 **Forward.** Dormand and Prince's explicit 5(4) pair with its first-same-as-last property (six
 evaluations of ``func`` a step), step-size control on the 4th-order error estimate in the RMS norm
-``sqrt(mean((err / (atol + rtol * max(|y|, |y_new|)))^2)) <= 1``, Hairer, Norsett and Wanner's
-starting step (Solving ODEs I, II.4), and Shampine's 4th-order dense output (a quartic through the
-step's ends, their slopes and a midpoint) for the values at ``t``, so the steps never stop at the
-output times. It is a ``while_loop`` (the steps) in a ``scan`` (the output times): one graph node
-whatever the number of steps, one Numba loop in compiled kernels. Time runs either way: ``t`` may
-decrease.
+``sqrt(mean((err / (atol + rtol * max(|y|, |y_new|)))^2)) <= 1``, and Hairer, Norsett and Wanner's
+starting step (Solving ODEs I, II.4). A step that would pass an output time is cut to end on it, so
+the values at ``t`` are the solver's own, not interpolated. The whole solve is one ``while_loop``
+node whatever the number of steps (its body runs the stages as a ``scan`` over the tableau's rows),
+one Numba loop in compiled kernels. Time runs either way: ``t`` may decrease; it must be monotonic,
+as SciPy requires (checked when ``t`` is a constant).
 
 **Gradient** (Pontryagin's adjoint method, as in Chen et al. 2018, "Neural ordinary differential
-equations"): from the last time back to the first, interval by interval, one backward solve of the
-augmented system ``y' = f``, ``a' = -a^T df/dy``, ``p' = -a^T df/dp`` with the same solver and
-tolerances; ``a`` jumps by each output's cotangent on the way. Then ``dL/dy0 = a(t0)``,
-``dL/dp = p(t0)``, ``dL/dt_i = g_i . f(y_i, t_i)`` for i > 0 and ``dL/dt_0 = -a(t0) . f(y0, t0)``.
-The backward solve keeps nothing per step, so memory does not grow with the number of steps; its
-error is of the order of the tolerances (it re-solves ``y`` backward). The backward sweep is a
-graph too: a second derivative differentiates it (discretize-then-optimize at second order).
+equations"): one backward solve, from the last time to the first, of the augmented system
+``y' = f``, ``a' = -a^T df/dy``, ``p' = -a^T df/dp`` with the same solver and tolerances, stopping at
+each output time, where ``y`` restarts from the forward solution and ``a`` takes that output's
+cotangent. Then ``dL/dy0 = a(t0) + g_0``, ``dL/dp = p(t0)``, ``dL/dt_i = g_i . f(y_i, t_i)`` for
+i > 0 and ``dL/dt_0 = -a(t0) . f(y0, t0)``. The backward solve keeps nothing per step, so memory
+does not grow with the number of steps; its error is of the order of the tolerances. It is a graph
+too: a second derivative differentiates it (discretize-then-optimize at second order), which is why
+no loop nests in another (a reverse sweep over a while_loop inside a scan would need records of
+different lengths). Forward mode (``jvp``, ``jacfwd``) is refused, as JAX refuses it.
 
 Differences from SciPy: SciPy calls LSODA, which switches to a stiff (BDF) method when the problem
-needs it; graphc's solver is explicit, so a stiff problem takes many steps, and ``mxstep`` (500 between
-two output times, SciPy's default) ends them: a time not reached in as many steps gets NaN, where
-SciPy warns and returns what it has. ``Dfun``, ``col_deriv``, ``ml``, ``mu`` (Jacobian hints for the stiff method) are
-accepted and not needed; ``full_output`` and ``tcrit`` raise.
+needs it; graphc's solver is explicit, so a stiff problem takes many steps, and ``mxstep`` (SciPy's
+default, 500 a time point) ends them: graphc allows ``mxstep`` times the number of output times in
+all, and the times not reached by then are NaN, where SciPy warns and returns what it has. ``rtol``
+and ``atol`` are scalars. ``Dfun``, ``col_deriv``, ``ml``, ``mu`` (Jacobian hints for the stiff method)
+are accepted and not needed; ``full_output`` and ``tcrit`` raise.
 """
 from __future__ import annotations
 
@@ -79,8 +82,8 @@ def odeint(func, y0, t, args=(), Dfun=None, col_deriv=0, full_output=0, ml=None,
 
     Differentiable with respect to ``y0``, ``t`` and every floating-point array in ``args`` (see the
     module docstring). ``rtol`` and ``atol`` (default 1.49012e-8, SciPy's) bound each step's error;
-    ``hmax`` caps the step, ``h0`` sets the first one, ``mxstep`` (default 500) caps the steps between
-    two output times. ``y0`` may have any shape; ``func`` returns an array of that shape.
+    ``hmax`` caps the step, ``h0`` sets the first one, ``mxstep`` (default 500) times the number of
+    output times caps the steps. ``y0`` may have any shape; ``func`` returns an array of that shape.
     """
     if full_output:
         raise UnsupportedOperationError("odeint(full_output=True): graphc's solver keeps no LSODA statistics; "
@@ -95,6 +98,9 @@ def odeint(func, y0, t, args=(), Dfun=None, col_deriv=0, full_output=0, ml=None,
     if ndim_of(t) != 1 or shape_of(t)[0] < 1:
         raise ShapeError(f"odeint needs a 1-d array of output times t, got shape {shape_of(t)}", user_frame())
     y0, t = _as_float(y0), _as_float(t)
+    if isinstance(t, np.ndarray) and not (np.all(np.diff(t) >= 0) or np.all(np.diff(t) <= 0)):
+        raise ShapeError("odeint needs monotonic output times t (increasing or decreasing), as SciPy's does",
+                         user_frame())
     if shape_of(t)[0] == 1:  # nothing to integrate
         return y0[None]
     return _odeint(rhs, options, y0, t, *args)
