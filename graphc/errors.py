@@ -76,6 +76,12 @@ class UnsupportedOperationError(TracingError, TypeError):
     into a traced array. A ``TypeError`` too, as NumPy's own refusal (and JAX's immutable arrays) is."""
 
 
+class NoKernelError(GraphcError):
+    """A signature Numba cannot compile: it holds a float16 value, and Numba has no float16 type. Its
+    calls run on the NumPy tier whatever the tiering; ``lower()``, which returns the kernel, raises
+    this. Fix: compute in float32 (``x.astype(np.float32)``) to get a kernel."""
+
+
 class ShapeError(TracingError, ValueError):
     """Operand shapes that do not fit the operation (broadcasting, matmul, reshape); a ``ValueError``
     too, as NumPy's is."""

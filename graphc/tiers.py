@@ -13,6 +13,9 @@ keyword    ``GRAPHC_TIERED``       the first call for a new signature
                                    (every line is a NumPy call on arrays you can inspect)
 =========  ======================  ===========================================================
 
+A signature that holds a float16 value anywhere runs on the NumPy tier only, whatever the setting:
+Numba has no float16 type (``lower()`` raises :class:`graphc.errors.NoKernelError` for it).
+
 The switch is invisible: both tiers take the same arguments, refuse the same ones with the same
 errors, and return the same structure, shapes, dtypes and Python types (tests run both on the op table).
 """
@@ -23,8 +26,10 @@ import dataclasses
 import gc
 import os
 
+import numpy as np
+
 from graphc.errors import GraphcError
-from graphc.graph import Graph
+from graphc.graph import Graph, body_graphs
 
 _MODES = {"1": True, "0": False, "numpy": "numpy"}
 
@@ -39,6 +44,19 @@ def tier_mode(keyword) -> bool | str:
     if value not in _MODES:
         raise GraphcError(f"GRAPHC_TIERED must be 1, 0 or numpy, got {value!r}")
     return _MODES[value]
+
+
+def numba_refusal(graph: Graph) -> str | None:
+    """Why Numba cannot compile ``graph``, or None. Numba has no float16 type: a graph that holds a
+    float16 value anywhere (bodies included) runs on the NumPy tier only."""
+    for data in graph.dag._node.values():
+        if data["dtype"] == np.float16:
+            return "Numba has no float16 type"
+        for body in body_graphs(data):
+            reason = numba_refusal(body)
+            if reason:
+                return reason
+    return None
 
 
 @dataclasses.dataclass

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from graphc.errors import (
-    ArgumentShapeError, GradientTypeError, GraphcError, SignatureError, user_frame,
+    ArgumentShapeError, GradientTypeError, GraphcError, NoKernelError, SignatureError, user_frame,
 )
 from graphc.graph import Graph
 from graphc.tracer import (
@@ -29,7 +29,7 @@ from graphc.passes import GRAPH_PASSES, LOOP_PASSES, PassStats, run_pipeline
 from graphc.passes.autodiff import differentiate
 from graphc.numpy_tier import build_numpy_runner
 from graphc.runner import array_key, make_router, make_runner
-from graphc.tiers import Signature, collector_paused, tier_mode
+from graphc.tiers import Signature, collector_paused, numba_refusal, tier_mode
 from graphc.arguments import (as_tuple, differentiated_inputs, example_argument, kernel_args, parameter_names,
                               signature_key, zero_d_positions)
 
@@ -330,8 +330,11 @@ class Transformed:
                 return run
             mode = tier_mode(self.tiered)
             if mode is False:
-                self.lower(*args, **kwargs)  # files the kernel's runner
-                return self._lookup(where)
+                try:
+                    self.lower(*args, **kwargs)  # files the kernel's runner
+                    return self._lookup(where)
+                except NoKernelError:  # the NumPy tier it is, then
+                    mode = True
             started = time.perf_counter()
             with collector_paused():
                 graph, _ = run_pipeline(self.traced_graph(*args, **kwargs), GRAPH_PASSES)
@@ -343,7 +346,10 @@ class Transformed:
             split = f", {count} scan(s) split into a loop and batched steps" if count else ""
             signature.history.append(f"numpy: the first calls ({len(graph)} nodes{split}, ready "
                                      f"{(time.perf_counter() - started) * 1e3:.1f} ms after the call)")
-            if mode is True:
+            refusal = numba_refusal(graph)
+            if refusal and mode is True:
+                signature.history.append(f"numpy: every call ({refusal}; compute in float32 for a kernel)")
+            elif mode is True:
                 from graphc.codegen.background import KernelJob, describe_arguments
 
                 signature.job = KernelJob(graph, describe_arguments(kernel_args(leaves)),
@@ -423,6 +429,10 @@ class Transformed:
         stages = [PassStats("trace" if self.mode == "jit" else "trace + differentiate", 0, len(traced),
                             time.perf_counter() - started)]
         graph, pass_stats = run_pipeline(traced, GRAPH_PASSES)
+        refusal = numba_refusal(graph)
+        if refusal:
+            raise NoKernelError(f"lower(): {refusal}, so this signature has no kernel (its calls run on the NumPy "
+                            "tier); compute in float32 to compile it")
         fused, loop_stats = run_pipeline(graph, LOOP_PASSES)
         stages += pass_stats + loop_stats
         started = time.perf_counter()

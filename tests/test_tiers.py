@@ -106,6 +106,23 @@ def test_untiered_waits_for_the_kernel(monkeypatch):
     assert _signature(g).ready
 
 
+@pytest.mark.parametrize("tiered", [True, False])
+def test_float16_runs_on_the_numpy_tier_whatever_the_tiering(tiered):
+    from graphc.codegen.compile import STATS
+    from graphc.errors import NoKernelError
+
+    x = np.linspace(0.0, 1.0, 5).astype(np.float16)
+    before = dict(STATS)
+    f = graphc.value_and_grad(lambda x: np.sum(np.sin(x) * 2.0 + x), tiered=tiered)
+    value, gradient = f(x)
+    assert STATS == before  # Numba has no float16: nothing is compiled, nothing fails
+    assert value.dtype == gradient.dtype == np.float16
+    np.testing.assert_array_equal(gradient, (np.cos(x) * 2.0 + 1.0).astype(np.float16))
+    assert "Numba has no float16" in _signature(f).history[-1] and _signature(f).job is None
+    with pytest.raises(NoKernelError, match="no float16 type, so this signature has no kernel"):
+        f.lower(x)
+
+
 def test_lower_waits_for_the_background_compile_and_switches():
     args = _data()
     f = graphc.grad(_loss, tiered=True)
