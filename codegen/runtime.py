@@ -92,12 +92,13 @@ def _matmul_loops(a2, b2, out):
 
 # Helpers of the other op families live beside this module; generated code sees them all here.
 from graphc.codegen import (  # noqa: E402
-    rt_contract, rt_gather, rt_lapack, rt_linalg, rt_manip, rt_rolled, rt_scans, rt_shape, rt_signal, rt_special,
-    rt_ufuncs, rt_vmath)
+    rt_contract, rt_gather, rt_lapack, rt_linalg, rt_manip, rt_matfuncs, rt_rolled, rt_scans, rt_shape, rt_signal,
+    rt_special, rt_ufuncs, rt_vmath)
 from graphc.codegen.rt_contract import *  # noqa: E402,F401,F403
 from graphc.codegen.rt_gather import *  # noqa: E402,F401,F403
 from graphc.codegen.rt_linalg import *  # noqa: E402,F401,F403
 from graphc.codegen.rt_lapack import *  # noqa: E402,F401,F403
+from graphc.codegen.rt_matfuncs import *  # noqa: E402,F401,F403
 from graphc.codegen.rt_special import *  # noqa: E402,F401,F403
 from graphc.codegen.rt_manip import *  # noqa: E402,F401,F403
 from graphc.codegen.rt_rolled import *  # noqa: E402,F401,F403
@@ -108,5 +109,5 @@ from graphc.codegen.rt_ufuncs import *  # noqa: E402,F401,F403
 from graphc.codegen.rt_vmath import *  # noqa: E402,F401,F403
 
 __all__ += [name for module in (
-    rt_contract, rt_gather, rt_lapack, rt_linalg, rt_manip, rt_rolled, rt_scans, rt_shape, rt_signal, rt_special,
-    rt_ufuncs, rt_vmath) for name in module.__all__]
+    rt_contract, rt_gather, rt_lapack, rt_linalg, rt_manip, rt_matfuncs, rt_rolled, rt_scans, rt_shape, rt_signal,
+    rt_special, rt_ufuncs, rt_vmath) for name in module.__all__]

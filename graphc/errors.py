@@ -119,6 +119,16 @@ class IndexOutOfBoundsError(GraphcError, IndexError):
     """
 
 
+class ComplexResultError(GraphcError, ValueError):
+    """A function of real values whose result, for the values it ran on, is complex: ``sqrtm`` of a
+    matrix with a negative real eigenvalue, where SciPy returns a complex matrix.
+
+    graphc traces real arrays and typed the result real when it traced, so both tiers raise this
+    when the function runs (a ``ValueError`` too, as NumPy's domain errors are). Fix: keep the
+    eigenvalues off the negative real axis (``A @ A.T``, a shift ``A + c * I``).
+    """
+
+
 class GraphcInternalError(GraphcError):
     """A bug in graphc itself, not in the user's code.
 

@@ -38,7 +38,8 @@ from graphc.tracer import Tracer, add_constant, building
 _LINEAR = frozenset({"add", "subtract", "negative", "reshape", "transpose", "broadcast_to", "sum", "getitem",
                      "concatenate", "stop_gradient", "unpack", "index_scatter", "cumsum", "permute"})
 _LINEAR_AT = {"multiply": None, "matmul": None, "convolve": None, "divide": (0,), "gather": (0,),
-              "scatter_add": (0,), "where": (1, 2), "astype": (0,), "solve": (1,), "solve_triangular": (1,)}
+              "scatter_add": (0,), "where": (1, 2), "astype": (0,), "solve": (1,), "solve_triangular": (1,),
+              "solve_banded": (1,), "solve_sylvester": (2,)}
 
 
 def linear_in(graph: Graph, inputs: Sequence[int]) -> bool:

@@ -289,7 +289,9 @@ _SPELLED = {"astype": "`x.astype(dtype)`", "getitem": "`x[i]`, `x[a:b:c]`, `x[No
             "solve": "`np.linalg.solve`", "slogdet": "`np.linalg.slogdet`, `np.linalg.det`",
             "eigh": "`np.linalg.eigh`, `np.linalg.eigvalsh`", "svd": "`np.linalg.svd`, `np.linalg.svdvals`",
             "qr": "`np.linalg.qr`", "digamma": "`scipy.special.digamma`, `scipy.special.psi`",
-            "polygamma": "`graphc.scipy.special.polygamma`",
+            "polygamma": "`graphc.scipy.special.polygamma`", "expm": "`graphc.scipy.linalg.expm`",
+            "sqrtm": "`graphc.scipy.linalg.sqrtm`", "solve_sylvester": "`graphc.scipy.linalg.solve_sylvester`",
+            "solve_banded": "`graphc.scipy.linalg.solve_banded`",
             "convolve": "`np.convolve`, `graphc.scipy.signal.convolve`"}
 
 
@@ -334,6 +336,7 @@ from graphc.ops import ufuncs, scans, differences, manip, joins, contract, gathe
 from graphc.ops import control  # noqa: E402,F401
 from graphc.ops import calls  # noqa: E402,F401
 from graphc.ops import lapack  # noqa: E402,F401
+from graphc.ops import matfuncs  # noqa: E402,F401
 from graphc.ops import special  # noqa: E402,F401
 from graphc.ops import misc  # noqa: E402,F401
 from graphc.ops import signal  # noqa: E402,F401

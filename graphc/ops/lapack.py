@@ -85,9 +85,11 @@ def _results(out) -> list:
     return [apply("unpack", out, index=i) for i in range(len(out.graph[out.node]["results"]))]
 
 
-def _lapack_emit(helper: str, arity: int = 1):
-    """Emission of a primitive computed one matrix at a time by ``helper`` (codegen/rt_lapack.py) on
-    operands reshaped to (batch, ...); for several results, a tuple of them, each reshaped back."""
+def _lapack_emit(helper: str, arity: int = 1, ints: tuple = ()):
+    """Emission of a primitive computed one matrix at a time by ``helper`` (codegen/rt_lapack.py,
+    rt_matfuncs.py) on operands reshaped to (batch, ...); for several results, a tuple of them, each
+    reshaped back. The helper's last arguments are the bool attributes it knows, then the int
+    attributes ``ints``."""
 
     def unstack(value: str, shape: tuple) -> str:
         return f"{value}[0]" if shape == () else f"_reshape({value}, {tuple(shape)})"
@@ -102,6 +104,7 @@ def _lapack_emit(helper: str, arity: int = 1):
             stacks.append(f"_reshape(np.ascontiguousarray({name}), ({math.prod(shape[:-2])}, {shape[-2]}, "
                           f"{shape[-1]}))")
         extra = [repr(bool(node["attrs"][k])) for k in ("full_matrices", "lower", "trans") if k in node["attrs"]]
+        extra += [repr(int(node["attrs"][k])) for k in ints]
         call = f"{helper}({', '.join(stacks + extra)})"
         if "results" not in node:
             return unstack(call, tuple(node["shape"]))
