@@ -1,11 +1,12 @@
 """NumPy, with the entry points that NumPy's array protocols cannot hand to graphc made traceable.
 
 ``import graphc.numpy as np`` changes nothing for untraced code: every name is NumPy's own, except
-``array``, ``asarray``, ``r_`` and ``c_``, which inside a traced function
+``array``, ``asarray``, ``r_``, ``c_`` and ``linalg.norm``, which inside a traced function
 
 * build arrays from (nested lists of) traced values: ``np.array([a, b])`` (NumPy's own would ask
   each traced value for its data, which does not exist while tracing);
-* make a constant array a graph value, so that a traced index can index it: ``np.asarray(table)[i]``.
+* make a constant array a graph value, so that a traced index can index it: ``np.asarray(table)[i]``;
+* take the norm of a list of traced values: ``np.linalg.norm([x, y])``.
 
 Outside a traced function they are NumPy's.
 
@@ -14,6 +15,9 @@ Outside a traced function they are NumPy's.
 2.0
 """
 from __future__ import annotations
+
+import sys as _sys
+import types as _types
 
 import numpy as _np
 from numpy import *  # noqa: F401,F403 -- NumPy itself, for everything graphc.numpy does not change
@@ -92,3 +96,17 @@ class _Concatenator:
 
 r_ = _Concatenator(_np.r_, columns=False)
 c_ = _Concatenator(_np.c_, columns=True)
+
+
+def _norm(x, ord=None, axis=None, keepdims=False):
+    """``np.linalg.norm``, also of a list of traced values (``norm([x, y])``), as autograd's takes."""
+    if isinstance(x, (list, tuple)) and current_graph() is not None and _traced(x):
+        x = array(x)
+    return _np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
+
+
+#: ``graphc.numpy.linalg``: NumPy's, with ``norm`` taking lists of traced values too.
+linalg = _types.ModuleType("graphc.numpy.linalg", "numpy.linalg, with norm of lists of traced values")
+linalg.__dict__.update({name: value for name, value in vars(_np.linalg).items() if not name.startswith("_")})
+linalg.norm = _norm
+_sys.modules[linalg.__name__] = linalg

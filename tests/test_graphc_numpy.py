@@ -43,3 +43,11 @@ def test_untraced_code_sees_numpy_itself():
 def test_numpys_own_array_of_tracers_points_to_graphc_numpy():
     with pytest.raises(TracerConversionError, match=r"graphc\.numpy\.array"):
         graphc.jit(lambda a, b: np.array([a, b]))(1.0, 2.0)
+
+
+def test_norm_of_a_list_of_traced_values():
+    gradient = graphc.grad(lambda x: gnp.linalg.norm([x, x + 2.0]), tiered="numpy")(1.0)
+    assert gradient == pytest.approx((1.0 + 3.0) / np.sqrt(10.0))
+    import graphc.numpy.linalg as gla
+
+    assert gla.inv is np.linalg.inv and gla.norm([3.0, 4.0]) == 5.0  # NumPy's for the rest, and untraced

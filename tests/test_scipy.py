@@ -176,3 +176,40 @@ def test_special_parameter_gradients_raise_naming_the_parameter():
         graphc.grad(lambda v, x: special.jn(v, x), argnums=(0, 1))(2.0, 1.0)
     # The parameter as a constant, or as an argument not differentiated: fine.
     assert graphc.grad(lambda x, a: special.gammainc(a, x))(1.0, 2.0) == pytest.approx(np.exp(-1.0))
+
+
+def test_stats_cdfs_entropy_and_singular_covariances_match_scipy():
+    import scipy.stats as ss
+
+    from graphc.scipy import stats as gs
+
+    x, positive = np.array([-2.5, -0.3, 0.4, 1.7, 3.0]), np.array([0.2, 0.9, 2.5, 4.0])
+    counts = np.array([-1.0, 0.0, 3.0, 7.5])
+    pairs = [
+        (lambda v: gs.t.cdf(v, 3.5, 0.2, 1.5), lambda v: ss.t.cdf(v, 3.5, 0.2, 1.5), x),
+        (lambda v: gs.t.logcdf(v, 3.5), lambda v: ss.t.logcdf(v, 3.5), x),
+        (lambda v: gs.t.sf(v, 3.5), lambda v: ss.t.sf(v, 3.5), x),
+        (lambda v: gs.gamma.cdf(v, 2.5, scale=1.5), lambda v: ss.gamma.cdf(v, 2.5, scale=1.5), np.r_[-1.0, positive]),
+        (lambda v: gs.gamma.sf(v, 2.5), lambda v: ss.gamma.sf(v, 2.5), positive),
+        (lambda v: gs.beta.cdf(v / 5, 2.5, 0.7), lambda v: ss.beta.cdf(v / 5, 2.5, 0.7), positive),
+        (lambda v: gs.chi2.logcdf(v, 3.0), lambda v: ss.chi2.logcdf(v, 3.0), positive),
+        (lambda mu: gs.poisson.cdf(counts, mu), lambda mu: ss.poisson.cdf(counts, mu), positive),
+    ]
+    for ours, scipys, value in pairs:
+        np.testing.assert_allclose(graphc.jit(ours, tiered="numpy")(value), scipys(value), rtol=1e-13, atol=1e-15)
+        step = 1e-6
+        central = np.array([(np.sum(scipys(value + step * e)) - np.sum(scipys(value - step * e))) / (2 * step)
+                            for e in np.eye(len(value))])
+        np.testing.assert_allclose(graphc.grad(lambda v: np.sum(ours(v)), tiered="numpy")(value), central,
+                                   rtol=1e-7, atol=1e-9)
+    with pytest.raises(GraphcError, match="scipy.special.betainc .* parameter a"):  # df has no closed form
+        graphc.grad(lambda df: gs.t.cdf(0.5, df))(3.0)
+    cov = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 2.0]])  # rank 2
+    points = np.random.default_rng(0).normal(size=(4, 3))
+    points[:, 1] = points[:, 0]  # on the support
+    np.testing.assert_allclose(
+        graphc.jit(lambda p: gs.multivariate_normal.logpdf(p, np.zeros(3), cov, allow_singular=True), tiered="numpy")(
+            points), ss.multivariate_normal.logpdf(points, np.zeros(3), cov, allow_singular=True), rtol=1e-12)
+    spd = np.array([[2.0, 0.3], [0.3, 1.0]])
+    assert graphc.jit(lambda c: gs.multivariate_normal.entropy(cov=c), tiered="numpy")(spd) == pytest.approx(
+        ss.multivariate_normal.entropy(cov=spd), rel=1e-14)

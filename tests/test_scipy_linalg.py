@@ -219,3 +219,20 @@ def test_one_kernel_with_all_four_matches_scipy_the_numpy_tier_and_its_errors(rn
     with pytest.raises(np.linalg.LinAlgError):
         graphc.jit(everything, **NUMPY)(a, root, b, q, singular, rhs)
     assert issubclass(ComplexResultError, (GraphcError, ValueError))
+
+
+def test_eigh_gradient_is_numpys_function_s_which_reads_one_triangle(rng):
+    # np.linalg.eigh reads the lower triangle (UPLO='U': the upper one): its gradient is zero on the
+    # other, and through a symmetric parametrization it is the symmetrized one.
+    a = rng.normal(size=(4, 4))
+    step = 1e-6
+    for fun in (lambda a: np.linalg.eigh(a)[0][-1], lambda a: np.linalg.eigvalsh(a, UPLO="U")[0],
+                lambda a: np.sum(np.linalg.eigh(a)[1][:, 0] ** 3)):
+        got = graphc.grad(fun, tiered="numpy")(a)
+        central = np.array([[(fun(a + step * np.outer(e, f)) - fun(a - step * np.outer(e, f))) / (2 * step)
+                             for f in np.eye(4)] for e in np.eye(4)])
+        np.testing.assert_allclose(got, central, atol=1e-8)
+    b = rng.normal(size=(4, 4))
+    through_sym = graphc.grad(lambda b: np.linalg.eigvalsh(b + b.T)[-1], tiered="numpy")(b)
+    w, v = np.linalg.eigh(b + b.T)
+    np.testing.assert_allclose(through_sym, 2 * np.outer(v[:, -1], v[:, -1]), rtol=1e-10)

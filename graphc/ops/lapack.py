@@ -11,11 +11,12 @@ rules are the standard matrix derivative results:
 * J. Townsend, "Differentiating the singular value decomposition", 2016: ``svd``.
 * M. Seeger et al., "Auto-differentiating linear algebra", 2017 (and Walter & Lehmann 2018): ``qr``.
 
-Like NumPy's, ``cholesky`` and ``eigh`` read one triangle of their (symmetric) argument; their
-gradients are those of the symmetric matrix (half to each of ``A[i, j]`` and ``A[j, i]``), as JAX's
-are. ``eigh``'s gradient divides by differences of eigenvalues: at repeated eigenvalues the
-eigenvectors are not unique, and the gradient through them is infinite or NaN (the eigenvalues' own
-gradient stays finite). ``svd``'s is the same at repeated singular values.
+Like NumPy's, ``cholesky`` and ``eigh`` read one triangle of their (symmetric) argument.
+``cholesky``'s gradient is that of the symmetric matrix (half to each of ``A[i, j]`` and ``A[j, i]``),
+as JAX's is; ``eigh``'s is that of NumPy's function (all to the triangle it reads), as autograd's is,
+which agrees with JAX's through a symmetric parametrization ``B + B^T``. ``eigh``'s gradient divides
+by differences of eigenvalues: at repeated eigenvalues the eigenvectors are not unique, and the
+gradient through them is infinite or NaN (the eigenvalues' own gradient stays finite). ``svd``'s is the same at repeated singular values.
 
 Everything else here (``det``, ``norm`` in all its forms, ``pinv``, ``lstsq``, ``matrix_power``,
 ``multi_dot``, ``eigvalsh``, ``vector_norm``, ``matrix_norm``) is written with primitives.
@@ -319,6 +320,13 @@ def eigh(a, UPLO="L"):
     a = _float(a, "eigh")
     if UPLO == "U":  # the same eigendecomposition of the transpose's lower triangle
         a = _swap(a) if ndim_of(a) >= 2 else a
+    if ndim_of(a) >= 2 and shape_of(a)[-1] == shape_of(a)[-2]:
+        # The symmetric matrix NumPy reads, built from the lower triangle: the gradient is then that of
+        # NumPy's function (zero on the triangle it ignores; off the diagonal, twice the symmetric
+        # gradient), as autograd's is. For a symmetric parametrization (A = B + B^T) it is the same
+        # as JAX's symmetrized one.
+        n = shape_of(a)[-1]
+        a = a * np.tril(np.ones((n, n))) + _swap(a * np.tril(np.ones((n, n)), -1))
     return EighResult(*apply("eigh", a, UPLO="L"))
 
 

@@ -1,7 +1,8 @@
 """NumPy functions written with primitives that fit no family: ``append``, ``sinc``, ``nan_to_num``,
 ``linspace`` (with traced endpoints), ``real_if_close``, ``fft.fftshift``/``ifftshift`` (rolls), and
 ``iscomplex``/``isreal``/``iscomplexobj``/``isrealobj``, answered from the dtype (graphc traces real
-values only).
+values only), and ``zeros_like``/``ones_like``/``empty_like``/``full_like`` (constants of the traced
+value's shape and dtype).
 """
 from __future__ import annotations
 
@@ -94,6 +95,32 @@ def isreal(x):
     return np.ones(shape_of(x), bool) if hasattr(x, "shape") else True
 
 
+def _like(a, dtype, shape) -> tuple:
+    """The shape and dtype of an ``np.*_like`` result."""
+    return (tuple(shape) if shape is not None else shape_of(a),
+            np.dtype(dtype) if dtype is not None else a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype)
+
+
+def zeros_like(a, dtype=None, order="K", subok=True, shape=None):
+    """Zeros of ``a``'s shape and dtype: a constant (it reads nothing of ``a``'s values)."""
+    return np.zeros(*_like(a, dtype, shape))
+
+
+def ones_like(a, dtype=None, order="K", subok=True, shape=None):
+    return np.ones(*_like(a, dtype, shape))
+
+
+def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None):
+    """``fill_value`` (a traced value too) everywhere in ``a``'s shape."""
+    shape, dtype = _like(a, dtype, shape)
+    if hasattr(fill_value, "shape") and not isinstance(fill_value, np.ndarray):  # traced
+        return apply("broadcast_to", fill_value.astype(dtype), shape=shape)
+    return np.full(shape, fill_value, dtype)
+
+
+defcomposite((np.zeros_like, np.empty_like), zeros_like)  # empty_like's contents are unspecified: zeros
+defcomposite((np.ones_like,), ones_like)
+defcomposite((np.full_like,), full_like)
 defcomposite((np.append,), append)
 defcomposite((np.fft.fftshift,), fftshift)
 defcomposite((np.fft.ifftshift,), ifftshift)

@@ -3,7 +3,8 @@
 ``scipy.special`` functions are NumPy ufuncs, so ``scipy.special.gammaln(x)`` on a traced ``x`` reaches
 graphc's ``__array_ufunc__`` like ``np.log`` does. Primitives: ``gammaln``, ``digamma`` (``psi``),
 ``polygamma(n, x)`` (integer ``n``; no gradient in ``n``), ``gamma``, ``erf``, ``erfc``, ``erfinv``.
-Composites: ``expit`` (graphc's sigmoid), ``logit``, ``xlogy``, ``xlog1py``, ``betaln`` and ``ndtr``. Functions of scipy.special that are not ufuncs (``logsumexp``,
+Composites: ``expit`` (graphc's sigmoid), ``logit``, ``xlogy``, ``xlog1py``, ``betaln``, ``beta``,
+``gammasgn``, ``rgamma`` and ``ndtr``. Functions of scipy.special that are not ufuncs (``logsumexp``,
 ``softmax``, ``log_softmax``, ``polygamma`` itself) are in :mod:`graphc.scipy.special`.
 
 Numba emission: libm's through ``math`` where it has the function (``lgamma``, ``gamma``, ``erf``,
@@ -181,6 +182,20 @@ def rgamma(x):
     return np.where(zero, 0.0, 1.0 / apply("gamma", np.where(zero, 1.0, x)))
 
 
+def gammasgn(x):
+    """The sign of gamma(x): 1 for x > 0 (and +0), -1 at -0, (-1)^ceil(-x) between the poles below 0,
+    NaN at the poles and at -inf; its gradient is 0."""
+    flips = np.ceil(-x)
+    below = np.where(np.floor(x) == x, np.nan, 1.0 - 2.0 * np.remainder(flips, 2.0))
+    sign = np.where(x > 0, 1.0, np.where(x == 0, np.copysign(1.0, x), below))
+    return np.where(x == np.inf, 1.0, sign)
+
+
+def beta(a, b):
+    """``B(a, b) = Gamma(a) Gamma(b) / Gamma(a + b)``: its sign from gammasgn, its size from betaln."""
+    return gammasgn(a) * gammasgn(b) * gammasgn(a + b) * np.exp(betaln(a, b))
+
+
 def ndtr(x):
     """The standard normal CDF, ``erfc(-x / sqrt(2)) / 2`` (accurate in the left tail)."""
     return 0.5 * apply("erfc", -x * (1.0 / math.sqrt(2.0)))
@@ -189,7 +204,7 @@ def ndtr(x):
 #: graphc's handler of each scipy.special ufunc it traces, by name (registered in NUMPY_API once SciPy
 #: is imported: see :func:`scipy_ufunc_handler`).
 _HANDLERS = {"expit": lambda x: apply("sigmoid", x), "logit": logit, "xlogy": xlogy, "xlog1py": xlog1py,
-             "betaln": betaln, "ndtr": ndtr, "rgamma": rgamma}
+             "betaln": betaln, "ndtr": ndtr, "rgamma": rgamma, "gammasgn": gammasgn, "beta": beta}
 _PRIMITIVES = ("gammaln", "digamma", "psi", "gamma", "erf", "erfc", "erfinv", "jn", *SCIPY_COMPILED)
 #: scipy.special's other names for graphc's primitives.
 _ALIASES = {"psi": "digamma", "jn": "jv"}

@@ -1,5 +1,8 @@
 """``scipy.stats`` densities for traced values, with SciPy's signatures (``loc``/``scale`` included):
 ``norm``, ``t``, ``multivariate_normal``, ``gamma``, ``beta``, ``poisson``, ``dirichlet``, ``chi2``.
+The CDFs of ``t``, ``gamma``, ``beta``, ``chi2`` and ``poisson`` are the regularized incomplete beta
+and gamma functions: differentiable in ``x`` (and ``mu``), not in the shape parameters (no closed form:
+asking for that gradient is an error that names the parameter).
 
 SciPy's own convert their input with ``np.asarray``, so a traced value never reaches them; these are
 written with graphc's primitives and differentiate in every argument.
@@ -16,7 +19,7 @@ import math
 import numpy as np
 
 from graphc.ops import apply, ndim_of, shape_of
-from graphc.scipy.special import betaln, gammaln, ndtr, xlog1py, xlogy
+from graphc.scipy.special import betainc, betaln, gammainc, gammaincc, gammaln, ndtr, xlog1py, xlogy
 
 __all__ = ["beta", "chi2", "dirichlet", "gamma", "multivariate_normal", "norm", "poisson", "t"]
 
@@ -73,6 +76,30 @@ class _StudentT:
     def pdf(self, x, df, loc=0.0, scale=1.0):
         return np.exp(self.logpdf(x, df, loc, scale))
 
+    @staticmethod
+    def cdf(x, df, loc=0.0, scale=1.0):
+        """``I(df / (df + z^2); df/2, 1/2) / 2`` below the centre, one minus that above."""
+        z = (x - loc) / scale
+        tail = 0.5 * betainc(0.5 * df, 0.5, df / (df + z * z))
+        return np.where(z < 0, tail, 1.0 - tail)
+
+    def logcdf(self, x, df, loc=0.0, scale=1.0):
+        return np.log(self.cdf(x, df, loc, scale))
+
+    def sf(self, x, df, loc=0.0, scale=1.0):
+        return self.cdf(-x, df, -loc, scale)
+
+
+def _pseudo_quadratic(deviation, cov):
+    """Mahalanobis distances, the log pseudo-determinant and the rank of a possibly singular ``cov``,
+    as SciPy's ``allow_singular=True``: eigenvalues below ``1e6 eps max|w|`` (SciPy's cutoff) count as zero."""
+    w, v = np.linalg.eigh(cov)
+    kept = w > 1e6 * np.finfo(np.float64).eps * np.max(np.abs(w))
+    inverse = np.where(kept, 1.0 / np.where(kept, w, 1.0), 0.0)
+    z = deviation @ v
+    maha = np.sum(z * z * inverse, axis=-1)
+    return maha, np.sum(np.where(kept, np.log(np.where(kept, w, 1.0)), 0.0)), np.sum(kept)
+
 
 class _MultivariateNormal:
     """``scipy.stats.multivariate_normal``: ``logpdf``/``pdf`` of points ``x`` (..., d) under a mean and a
@@ -88,6 +115,8 @@ class _MultivariateNormal:
             variances = apply("broadcast_to", cov, shape=(d,)) if ndim_of(cov) == 0 else cov
             maha = np.sum(deviation * deviation / variances, axis=-1)
             log_det = np.sum(np.log(variances))
+        elif allow_singular:
+            maha, log_det, d = _pseudo_quadratic(deviation, cov)
         else:
             L = np.linalg.cholesky(cov)
             rows = np.reshape(deviation, (-1, d)) if ndim_of(deviation) != 2 else deviation
@@ -99,6 +128,12 @@ class _MultivariateNormal:
 
     def pdf(self, x, mean=None, cov=1.0, allow_singular=False):
         return np.exp(self.logpdf(x, mean, cov, allow_singular))
+
+    @staticmethod
+    def entropy(mean=None, cov=1.0, allow_singular=False):
+        """``(d log(2 pi e) + log det cov) / 2`` (a covariance matrix; the mean does not matter)."""
+        d = shape_of(cov)[-1]
+        return 0.5 * (d * (_LOG_2PI + 1.0) + np.linalg.slogdet(cov)[1])
 
 
 class _Gamma:
@@ -112,6 +147,19 @@ class _Gamma:
     def pdf(self, x, a, loc=0.0, scale=1.0):
         return np.exp(self.logpdf(x, a, loc, scale))
 
+    @staticmethod
+    def cdf(x, a, loc=0.0, scale=1.0):
+        z = (x - loc) / scale
+        return np.where(z <= 0, 0.0, gammainc(a, np.maximum(z, 0.0)))
+
+    def logcdf(self, x, a, loc=0.0, scale=1.0):
+        return np.log(self.cdf(x, a, loc, scale))
+
+    @staticmethod
+    def sf(x, a, loc=0.0, scale=1.0):
+        z = (x - loc) / scale
+        return np.where(z <= 0, 1.0, gammaincc(a, np.maximum(z, 0.0)))
+
 
 class _Beta:
     """``scipy.stats.beta``."""
@@ -124,6 +172,13 @@ class _Beta:
     def pdf(self, x, a, b, loc=0.0, scale=1.0):
         return np.exp(self.logpdf(x, a, b, loc, scale))
 
+    @staticmethod
+    def cdf(x, a, b, loc=0.0, scale=1.0):
+        return betainc(a, b, np.clip((x - loc) / scale, 0.0, 1.0))
+
+    def logcdf(self, x, a, b, loc=0.0, scale=1.0):
+        return np.log(self.cdf(x, a, b, loc, scale))
+
 
 class _Poisson:
     """``scipy.stats.poisson``: ``logpmf``/``pmf`` (differentiable in ``mu``)."""
@@ -135,6 +190,15 @@ class _Poisson:
 
     def pmf(self, k, mu, loc=0):
         return np.exp(self.logpmf(k, mu, loc))
+
+    @staticmethod
+    def cdf(k, mu, loc=0):
+        """P(K <= k) = Q(floor(k) + 1, mu), the regularized upper incomplete gamma: differentiable in mu."""
+        k = np.floor(k - loc)
+        return np.where(k < 0, 0.0, gammaincc(np.maximum(k, 0.0) + 1.0, mu))
+
+    def logcdf(self, k, mu, loc=0):
+        return np.log(self.cdf(k, mu, loc))
 
 
 class _Dirichlet:
@@ -158,6 +222,13 @@ class _Chi2:
 
     def pdf(self, x, df, loc=0.0, scale=1.0):
         return np.exp(self.logpdf(x, df, loc, scale))
+
+    @staticmethod
+    def cdf(x, df, loc=0.0, scale=1.0):
+        return _Gamma.cdf((x - loc) / scale, 0.5 * df, 0.0, 2.0)
+
+    def logcdf(self, x, df, loc=0.0, scale=1.0):
+        return np.log(self.cdf(x, df, loc, scale))
 
 
 norm, t, multivariate_normal = _Normal(), _StudentT(), _MultivariateNormal()

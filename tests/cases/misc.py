@@ -8,6 +8,8 @@ from op_cases import case
 CASES: dict = {}
 
 COMPOSITE_CASES = [
+    case(lambda x, y: np.full_like(x, 2.0) * x + np.zeros_like(x) + np.ones_like(x) * np.full_like(x, np.sum(y)),
+         (2, 3), (3,), id="np.*_like"),
     case(lambda x, y: np.append(x, y), (2, 3), (3,), id="np.append"),
     case(lambda x, y: np.append(x, y, axis=0), (2, 3), (1, 3), id="np.append-axis"),
     case(lambda x: np.sinc(x), (2, 3), id="np.sinc"),
