@@ -11,7 +11,7 @@ import numpy as np
 from numba.core import types
 from numba.extending import get_cython_function_address, overload
 
-__all__ = ["_cholesky3", "_solve3", "_inv3", "_slogdet3", "_eigh_lower3", "_svd3", "_qr3", "_solve_triangular3"]
+__all__ = ["_cholesky3", "_solve3", "_inv3", "_slogdet3", "_eigh_lower3", "_eigh_upper3", "_svd3", "_qr3", "_solve_triangular3"]
 
 _jit = numba.njit(cache=True, error_model="numpy")
 
@@ -57,6 +57,54 @@ def _eigh_lower3(a):
     for i in range(a.shape[0]):
         w[i], v[i] = np.linalg.eigh(a[i])
     return w, v
+
+
+# ---- eigh of the upper triangle: LAPACK syevd through SciPy's Cython bindings -------------------------
+# Numba's np.linalg.eigh reads the lower triangle only. NumPy's UPLO='U' runs syevd on the upper one,
+# which reduces the matrix in another order: the same eigenvalues, eigenvectors of other signs. To
+# give NumPy's eigenvectors, UPLO='U' calls syevd with 'U' (registered like trsm below).
+for _name in ("dsyevd", "ssyevd"):
+    llvm_binding.add_symbol(f"graphc_{_name}", get_cython_function_address("scipy.linalg.cython_lapack", _name))
+_dsyevd = types.ExternalFunction("graphc_dsyevd", types.void(*([types.voidptr] * 11)))
+_ssyevd = types.ExternalFunction("graphc_ssyevd", types.void(*([types.voidptr] * 11)))
+
+
+@_jit
+def _eigh_upper3(a):
+    """``np.linalg.eigh(a[i], UPLO='U')`` for each i: syevd with 'V' and 'U' on a Fortran-ordered copy."""
+    count, n = a.shape[0], a.shape[1]
+    w = np.empty((count, n), a.dtype)
+    v = np.empty_like(a)
+    flags = np.array([ord("V"), ord("U")], np.uint8)
+    sizes = np.array([n, n, -1, -1, 0], np.int32)  # n, lda, lwork, liwork, info
+    query, iquery = np.empty(1, a.dtype), np.empty(1, np.int32)
+    column = np.empty((n, n), a.dtype)
+    if n > 0:
+        _syevd(flags, sizes, column, w[0], query, iquery)  # the workspace sizes
+    work, iwork = np.empty(max(1, int(query[0])), a.dtype), np.empty(max(1, iquery[0]), np.int32)
+    sizes[2], sizes[3] = work.size, iwork.size
+    for i in range(count):
+        column[:, :] = a[i].T  # Fortran order: syevd's 'U' then reads a[i]'s upper triangle
+        _syevd(flags, sizes, column, w[i], work, iwork)
+        if sizes[4] > 0:
+            raise np.linalg.LinAlgError("Eigenvalues did not converge")
+        v[i] = column.T
+    return w, v
+
+
+def _syevd(flags, sizes, a, w, work, iwork):
+    """One syevd call (the routine picked by dtype, in Numba)."""
+
+
+@overload(_syevd)
+def _syevd_numba(flags, sizes, a, w, work, iwork):
+    routine = _dsyevd if a.dtype == types.float64 else _ssyevd
+
+    def call(flags, sizes, a, w, work, iwork):
+        routine(flags[0:].ctypes, flags[1:].ctypes, sizes[0:].ctypes, a.ctypes, sizes[1:].ctypes, w.ctypes,
+                work.ctypes, sizes[2:].ctypes, iwork.ctypes, sizes[3:].ctypes, sizes[4:].ctypes)
+
+    return call
 
 
 @_jit

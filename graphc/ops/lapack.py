@@ -306,8 +306,15 @@ def _eigh_batch(batched, a, UPLO):
     return apply("eigh", a, UPLO=UPLO)
 
 
+_EIGH_EMIT = {"L": _lapack_emit("_eigh_lower3"), "U": _lapack_emit("_eigh_upper3")}
+
+
+def _emit_eigh(args, node, operands):
+    return _EIGH_EMIT[node["attrs"]["UPLO"]](args, node, operands)
+
+
 defop("eigh", arity=1, shape=_eigh_shape, reference=_eigh_reference, adjoint=_eigh_adjoint,
-      emit=_lapack_emit("_eigh_lower3"), batch=_eigh_batch,
+      emit=_emit_eigh, batch=_eigh_batch, version=2,
       doc="np.linalg.eigh: eigenvalues (ascending) and eigenvectors of a symmetric matrix (batched)")
 
 
@@ -318,16 +325,17 @@ def eigh(a, UPLO="L"):
     if UPLO not in ("L", "U"):
         raise ShapeError(f"np.linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}", user_frame())
     a = _float(a, "eigh")
-    if UPLO == "U":  # the same eigendecomposition of the transpose's lower triangle
-        a = _swap(a) if ndim_of(a) >= 2 else a
     if ndim_of(a) >= 2 and shape_of(a)[-1] == shape_of(a)[-2]:
-        # The symmetric matrix NumPy reads, built from the lower triangle: the gradient is then that of
-        # NumPy's function (zero on the triangle it ignores; off the diagonal, twice the symmetric
+        # The symmetric matrix NumPy reads, built from the triangle it reads: the gradient is then that
+        # of NumPy's function (zero on the other triangle; off the diagonal, twice the symmetric
         # gradient), as autograd's is. For a symmetric parametrization (A = B + B^T) it is the same
-        # as JAX's symmetrized one.
+        # as JAX's symmetrized one. The primitive keeps UPLO: LAPACK reduces the two triangles in
+        # different orders, so the eigenvectors' signs depend on it.
         n = shape_of(a)[-1]
-        a = a * np.tril(np.ones((n, n))) + _swap(a * np.tril(np.ones((n, n)), -1))
-    return EighResult(*apply("eigh", a, UPLO="L"))
+        read = np.tril(np.ones((n, n))) if UPLO == "L" else np.triu(np.ones((n, n)))
+        strict = np.tril(np.ones((n, n)), -1) if UPLO == "L" else np.triu(np.ones((n, n)), 1)
+        a = a * read + _swap(a * strict)
+    return EighResult(*apply("eigh", a, UPLO=UPLO))
 
 
 def eigvalsh(a, UPLO="L"):

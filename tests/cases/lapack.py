@@ -66,6 +66,10 @@ CASES = {
         case(_eigh_mix, (3, 3), id="3x3"),
         case(_eigh_mix, (2, 3, 3), id="batched"),
         case(lambda m: np.linalg.eigvalsh(_spd(m), UPLO="U"), (3, 3), id="eigvalsh-upper"),
+        # UPLO='U': LAPACK reduces the other triangle, giving eigenvectors of other signs than 'L'; v itself
+        # (not v * v) checks that both tiers give NumPy's.
+        case(lambda m: np.sum(np.linalg.eigh(m, UPLO="U")[1] * _weights((3, 3)), axis=-1), (2, 3, 3),
+             id="upper-vectors"),
     ],
     "svd": [
         case(_svd_mix, (4, 3), id="tall"),
