@@ -134,3 +134,12 @@ def test_refused_arguments_raise_a_clear_error_at_the_users_line(kind, message, 
     with pytest.raises(kind, match=message) as info:
         graphc.trace(f, np.ones((2, 3)))
     assert "test_manip.py" in str(info.value)
+
+
+def test_indexing_a_0d_value_compiles_with_its_gradient():
+    # A 0-d value may be a Numba scalar (no index) or a 0-d array; x[None] and the gradient of x[()]
+    # and x[...] (a scatter with an empty index) once generated invalid code.
+    f = graphc.jit(lambda s: (s[None] * 2.0, np.sum(s)[None, None]), tiered=False)
+    for s in (np.float64(2.0), np.array(2.0)):
+        np.testing.assert_array_equal(f(s)[0], [4.0])
+        assert graphc.grad(lambda s: s[()] * 2.0 + np.sum(s[...] * 3.0), tiered=False)(s) == 5.0

@@ -202,6 +202,9 @@ def test_stats_cdfs_entropy_and_singular_covariances_match_scipy():
                             for e in np.eye(len(value))])
         np.testing.assert_allclose(graphc.grad(lambda v: np.sum(ours(v)), tiered="numpy")(value), central,
                                    rtol=1e-7, atol=1e-9)
+    at_centre = np.array([0.0, 1e-9, 1e-7, -2.0])  # the incomplete beta's argument rounds to 1 at the centre
+    np.testing.assert_allclose(graphc.grad(lambda v: np.sum(gs.t.cdf(v, 4.0)), tiered="numpy")(at_centre),
+                               ss.t.pdf(at_centre, 4.0), rtol=1e-12)
     with pytest.raises(GraphcError, match="scipy.special.betainc .* parameter a"):  # df has no closed form
         graphc.grad(lambda df: gs.t.cdf(0.5, df))(3.0)
     cov = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 2.0]])  # rank 2
@@ -210,6 +213,13 @@ def test_stats_cdfs_entropy_and_singular_covariances_match_scipy():
     np.testing.assert_allclose(
         graphc.jit(lambda p: gs.multivariate_normal.logpdf(p, np.zeros(3), cov, allow_singular=True), tiered="numpy")(
             points), ss.multivariate_normal.logpdf(points, np.zeros(3), cov, allow_singular=True), rtol=1e-12)
+    off = np.array([[1.0, 0.0, 0.3]])  # off the support: -inf, as SciPy's
+    assert gs.multivariate_normal.logpdf(off, np.zeros(3), cov, allow_singular=True)[0] == -np.inf
     spd = np.array([[2.0, 0.3], [0.3, 1.0]])
     assert graphc.jit(lambda c: gs.multivariate_normal.entropy(cov=c), tiered="numpy")(spd) == pytest.approx(
         ss.multivariate_normal.entropy(cov=spd), rel=1e-14)
+    for mean, variance in [(None, 2.0), (np.zeros(3), 2.0)]:
+        assert gs.multivariate_normal.entropy(mean, variance) == pytest.approx(
+            ss.multivariate_normal.entropy(mean, variance), rel=1e-14)
+    assert gs.multivariate_normal.entropy(cov=np.array([1.0, 2.0])) == pytest.approx(
+        ss.multivariate_normal.entropy(cov=np.diag([1.0, 2.0])), rel=1e-14)

@@ -111,7 +111,8 @@ def ones_like(a, dtype=None, order="K", subok=True, shape=None):
 
 
 def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None):
-    """``fill_value`` (a traced value too) everywhere in ``a``'s shape."""
+    """``fill_value`` everywhere in ``a``'s shape. A traced ``fill_value`` works when ``a`` is traced too:
+    NumPy hands graphc the call only when its template ``a`` is (``np.full(shape, x)`` is the way)."""
     shape, dtype = _like(a, dtype, shape)
     if hasattr(fill_value, "shape") and not isinstance(fill_value, np.ndarray):  # traced
         return apply("broadcast_to", fill_value.astype(dtype), shape=shape)

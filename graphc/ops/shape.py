@@ -183,7 +183,8 @@ def _emit_scatter(args, node, operands):
     if lead:
         return f"_scatter_lead({args[0]}, {lead}, {node['shape']}, {dtype})"
     zeros = f"np.zeros({node['shape']}, {dtype})"
-    return Statements(f"{{out}} = {zeros}\n{{out}}[{index_source(index)}] = {args[0]}")
+    where = index_source(index) or "..."  # an empty index (x[()] of a 0-d x): the whole of it
+    return Statements(f"{{out}} = {zeros}\n{{out}}[{where}] = {args[0]}")
 
 
 def _all_of_batch_axis(x) -> tuple:

@@ -30,8 +30,9 @@ different lengths). Forward mode (``jvp``, ``jacfwd``) is refused, as JAX refuse
 
 Differences from SciPy: SciPy calls LSODA, which switches to a stiff (BDF) method when the problem
 needs it; graphc's solver is explicit, so a stiff problem takes many steps, and ``mxstep`` (SciPy's
-default, 500 a time point) ends them: graphc allows ``mxstep`` times the number of output times in
-all, and the times not reached by then are NaN, where SciPy warns and returns what it has. ``rtol``
+default, 500 a time point) ends them: graphc allows ``mxstep`` times ``len(t) - 1`` steps in all, and
+the times not reached by then are NaN (and so is the gradient when the backward solve runs out),
+where SciPy warns and returns what it has. ``rtol``
 and ``atol`` are scalars. ``Dfun``, ``col_deriv``, ``ml``, ``mu`` (Jacobian hints for the stiff method)
 are accepted and not needed; ``full_output`` and ``tcrit`` raise.
 """
@@ -63,6 +64,7 @@ for _i, _row in enumerate([(1 / 5,), (3 / 40, 9 / 40), (44 / 45, -56 / 15, 32 / 
 _TIMES = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0])
 _ERROR = np.array([71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
 _SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
+_TINY = 1e-300  # the error scale's floor: with atol = 0, a component at 0 (SciPy's LSODA refuses it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +85,8 @@ def odeint(func, y0, t, args=(), Dfun=None, col_deriv=0, full_output=0, ml=None,
     Differentiable with respect to ``y0``, ``t`` and every floating-point array in ``args`` (see the
     module docstring). ``rtol`` and ``atol`` (default 1.49012e-8, SciPy's) bound each step's error;
     ``hmax`` caps the step, ``h0`` sets the first one, ``mxstep`` (default 500) times the number of
-    output times caps the steps. ``y0`` may have any shape; ``func`` returns an array of that shape.
+    intervals, ``len(t) - 1``, caps the steps. ``y0`` may have any shape (a number is a vector of one,
+    as in SciPy); ``func`` returns an array of that shape.
     """
     if full_output:
         raise UnsupportedOperationError("odeint(full_output=True): graphc's solver keeps no LSODA statistics; "
@@ -95,9 +98,13 @@ def odeint(func, y0, t, args=(), Dfun=None, col_deriv=0, full_output=0, ml=None,
                        hmax=float(hmax) or np.inf, h0=float(h0))
     rhs = (lambda y, s, *a: func(s, y, *a)) if tfirst else func
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
+    y0, t = _as_float(y0), _as_float(t)
     if ndim_of(t) != 1 or shape_of(t)[0] < 1:
         raise ShapeError(f"odeint needs a 1-d array of output times t, got shape {shape_of(t)}", user_frame())
-    y0, t = _as_float(y0), _as_float(t)
+    if options.rtol == 0 and options.atol == 0:
+        raise ShapeError("odeint needs rtol or atol above zero", user_frame())
+    if ndim_of(y0) == 0:  # SciPy's y0 is a vector: a number is one of length 1
+        y0 = y0[None]
     if isinstance(t, np.ndarray) and not (np.all(np.diff(t) >= 0) or np.all(np.diff(t) <= 0)):
         raise ShapeError("odeint needs monotonic output times t (increasing or decreasing), as SciPy's does",
                          user_frame())
@@ -109,8 +116,8 @@ def odeint(func, y0, t, args=(), Dfun=None, col_deriv=0, full_output=0, ml=None,
 def _tolerance(value, name: str) -> float:
     if value is None:
         return 1.49012e-8
-    if np.ndim(value) != 0 or not value > 0:
-        raise ShapeError(f"odeint needs a positive scalar {name}, got {value!r}", user_frame())
+    if np.ndim(value) != 0 or not value >= 0:
+        raise ShapeError(f"odeint needs a non-negative scalar {name}, got {value!r}", user_frame())
     return float(value)
 
 
@@ -120,8 +127,10 @@ def _array(value):
 
 
 def _as_float(x):
+    """``y0`` or ``t`` in float64, as SciPy computes (a list may hold traced values)."""
+    x = _array(x)
     if hasattr(x, "shape") and not isinstance(x, np.ndarray):  # traced
-        return x if x.dtype.kind == "f" else x.astype(np.float64)
+        return x if x.dtype == np.float64 else x.astype(np.float64)
     return np.asarray(x, np.float64)
 
 
@@ -153,7 +162,7 @@ def _integrate(f, z0, s0, stops, options: _Options, arrive=None):
             slope = f(z, s)
         following = np.min(np.where(stops > s, stops, np.inf))  # the next stop
         proposed = np.minimum(h, options.hmax)
-        clipped = proposed >= following - s
+        clipped = s + proposed >= following  # as the step would end: s + h may round onto the stop
         h_used = np.where(clipped, following - s, proposed)
         z_new, slope_new, error = _dormand_prince(f, z, slope, s, h_used)
         ratio = _error_ratio(error, z, z_new, options)
@@ -169,9 +178,9 @@ def _integrate(f, z0, s0, stops, options: _Options, arrive=None):
         return (np.where(accept, z_new, z), np.where(accept, slope_new, slope),
                 np.where(accept, np.where(clipped, following, s + h_used), s), h_next, recorded, steps + 1)
 
-    z, _, _, _, recorded, _ = while_loop(running, step, (z0, slope0, s0 * np.ones(()), h0 * np.ones(()), recorded,
-                                                          np.int64(0)))
-    return recorded, z
+    z, _, s_end, _, recorded, _ = while_loop(running, step, (z0, slope0, s0 * np.ones(()), h0 * np.ones(()),
+                                                              recorded, np.int64(0)))
+    return recorded, np.where(s_end >= last, z, np.nan)  # NaN, not a value from part of the way
 
 
 def _in_direction(rhs, t, args):
@@ -199,7 +208,7 @@ def _solve(rhs, options: _Options, y0, t, args: tuple):
 
 def _first_step(f, y0, f0, s0, options: _Options):
     """Hairer, Norsett and Wanner's starting step (Solving ODEs I, II.4) for a method of order 4."""
-    scale = options.atol + np.abs(y0) * options.rtol
+    scale = np.maximum(options.atol + np.abs(y0) * options.rtol, _TINY)
     d0, d1 = _rms(y0 / scale), _rms(f0 / scale)
     h0 = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / np.maximum(d1, 1e-300))
     f1 = f(y0 + h0 * f0, s0 + h0)
@@ -234,7 +243,7 @@ def _dormand_prince(f, y, slope, s, h):
 
 
 def _error_ratio(error, y, y_new, options: _Options):
-    return _rms(error / (options.atol + options.rtol * np.maximum(np.abs(y), np.abs(y_new))))
+    return _rms(error / np.maximum(options.atol + options.rtol * np.maximum(np.abs(y), np.abs(y_new)), _TINY))
 
 
 # ---- the adjoint method ----------------------------------------------------------------------------
@@ -274,7 +283,10 @@ def _odeint_backward(rhs, options, residuals, g):
     # forward solution and a takes that output's cotangent (none at t[0]: a(t0) excludes g[0]).
     count = shape_of(t)[0]
     ys_flat, g_flat = np.reshape(ys, (count, n)), np.reshape(g, (count, n))
-    later = np.concatenate([np.zeros((1, n)), g_flat[1:-1]])
+    # Outputs at t[-1] itself (a repeated last time) seed a: the solve starts there and lands on no stop
+    # at its own start.
+    at_end = np.concatenate([np.zeros(1), np.where(t[1:] == t[-1], 1.0, 0.0)])
+    later = np.concatenate([np.zeros((1, n)), g_flat[1:-1]]) * (1.0 - at_end[:-1])[:, None]
 
     def arrive(z, at):
         landing = np.sum(at) > 0
@@ -282,7 +294,7 @@ def _odeint_backward(rhs, options, residuals, g):
         return np.concatenate([np.where(landing, y, z[:n]), z[n:2 * n] + at[::-1] @ later, z[2 * n:]])
 
     f, s = _in_direction(augmented, t[::-1], args)
-    z0 = np.concatenate([ys_flat[-1], g_flat[-1], np.zeros(sum(sizes))])
+    z0 = np.concatenate([ys_flat[-1], at_end @ g_flat, np.zeros(sum(sizes))])
     _, z = _integrate(f, z0, s[0], s[1:], options, arrive=arrive)
     a, p = np.reshape(z[n:2 * n], y_shape), z[2 * n:]
     # dL/dt_i = g_i . f(y_i, t_i) for i > 0; dL/dt_0 = -a(t0) . f(y0, t0).

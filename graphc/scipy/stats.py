@@ -78,10 +78,15 @@ class _StudentT:
 
     @staticmethod
     def cdf(x, df, loc=0.0, scale=1.0):
-        """``I(df / (df + z^2); df/2, 1/2) / 2`` below the centre, one minus that above."""
+        """``I(df / (df + z^2); df/2, 1/2) / 2`` below the centre, one minus that above; within
+        1e-5 sqrt(df) of the centre ``1/2 + z pdf(0)`` (to 1e-15), where that argument rounds to 1 and
+        the incomplete beta's derivative there is infinite."""
         z = (x - loc) / scale
-        tail = 0.5 * betainc(0.5 * df, 0.5, df / (df + z * z))
-        return np.where(z < 0, tail, 1.0 - tail)
+        centre = z * z < 1e-10 * df
+        far = np.where(centre, 1.0, z)
+        tail = 0.5 * betainc(0.5 * df, 0.5, df / (df + far * far))
+        peak = np.exp(gammaln(0.5 * (df + 1.0)) - gammaln(0.5 * df) - 0.5 * np.log(df * math.pi))
+        return np.where(centre, 0.5 + z * peak, np.where(far < 0, tail, 1.0 - tail))
 
     def logcdf(self, x, df, loc=0.0, scale=1.0):
         return np.log(self.cdf(x, df, loc, scale))
@@ -92,12 +97,20 @@ class _StudentT:
 
 def _pseudo_quadratic(deviation, cov):
     """Mahalanobis distances, the log pseudo-determinant and the rank of a possibly singular ``cov``,
-    as SciPy's ``allow_singular=True``: eigenvalues below ``1e6 eps max|w|`` (SciPy's cutoff) count as zero."""
+    as SciPy's ``allow_singular=True``: eigenvalues below ``1e6 eps max|w|`` (SciPy's cutoff) count as
+    zero. A point off the support (a residual in the null space above that cutoff) gets an infinite
+    distance (logpdf -inf, as SciPy's); a covariance with an eigenvalue below minus the cutoff, NaN
+    (SciPy raises). The gradient in ``cov`` goes through eigh: infinite or NaN where eigenvalues repeat
+    (``2 * I`` too), so leave allow_singular off for covariances you differentiate."""
     w, v = np.linalg.eigh(cov)
-    kept = w > 1e6 * np.finfo(np.float64).eps * np.max(np.abs(w))
+    cutoff = 1e6 * np.finfo(np.float64).eps * np.max(np.abs(w))
+    kept = w > cutoff
     inverse = np.where(kept, 1.0 / np.where(kept, w, 1.0), 0.0)
     z = deviation @ v
     maha = np.sum(z * z * inverse, axis=-1)
+    off_support = np.sqrt(np.sum(np.where(kept, 0.0, z * z), axis=-1)) > cutoff
+    maha = np.where(off_support, np.inf, maha)
+    maha = np.where(np.min(w) < -cutoff, np.nan, maha)
     return maha, np.sum(np.where(kept, np.log(np.where(kept, w, 1.0)), 0.0)), np.sum(kept)
 
 
@@ -130,10 +143,18 @@ class _MultivariateNormal:
         return np.exp(self.logpdf(x, mean, cov, allow_singular))
 
     @staticmethod
-    def entropy(mean=None, cov=1.0, allow_singular=False):
-        """``(d log(2 pi e) + log det cov) / 2`` (a covariance matrix; the mean does not matter)."""
-        d = shape_of(cov)[-1]
-        return 0.5 * (d * (_LOG_2PI + 1.0) + np.linalg.slogdet(cov)[1])
+    def entropy(mean=None, cov=1.0):
+        """``(d log(2 pi e) + log det cov) / 2``; ``cov`` a matrix, a vector of variances or one variance
+        (of dimension ``len(mean)``, else 1). The mean does not matter."""
+        cov = cov if hasattr(cov, "shape") else np.asarray(cov, np.float64)
+        if ndim_of(cov) == 0:
+            d = shape_of(mean)[-1] if mean is not None and ndim_of(mean) else 1
+            log_det = d * np.log(cov)
+        elif ndim_of(cov) == 1:
+            d, log_det = shape_of(cov)[0], np.sum(np.log(cov))
+        else:
+            d, log_det = shape_of(cov)[-1], np.linalg.slogdet(cov)[1]
+        return 0.5 * (d * (_LOG_2PI + 1.0) + log_det)
 
 
 class _Gamma:
