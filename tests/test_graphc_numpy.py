@@ -35,7 +35,8 @@ def test_a_constant_indexed_by_a_traced_index_and_r_c():
 
 
 def test_untraced_code_sees_numpy_itself():
-    assert gnp.sum is np.sum and gnp.linalg is np.linalg
+    assert gnp.sum is np.sum and gnp.linalg.inv is np.linalg.inv  # linalg: NumPy's, norm taking lists too
+    assert gnp.linalg.norm(np.array([3.0, 4.0])) == np.linalg.norm(np.array([3.0, 4.0]))
     assert isinstance(gnp.array([1, 2]), np.ndarray) and gnp.array([1, 2]).dtype == np.array([1, 2]).dtype
     np.testing.assert_array_equal(gnp.r_[1:3, 5], np.r_[1:3, 5])
 
