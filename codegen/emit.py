@@ -218,7 +218,7 @@ def _emit_kernel(graph: Graph, names: dict, generic: bool):
     for node in graph.outputs:
         name = names[node]
         if graph[node]["op"] in _VIEW_OPS and graph[node]["shape"] != ():
-            name = f"np.ascontiguousarray({name}).copy()"
+            name = f"_contiguous({name}).copy()"
         results.append(name)
     params = [names[n] for n in graph.inputs]
     slots = size_slots(graph) if generic else ()

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba.extending import register_jitable
 
-__all__ = ["_reshape", "_index_lead", "_scatter_lead", "_scatter_lead_into"]
+__all__ = ["_reshape", "_index_lead", "_scatter_lead", "_scatter_lead_into", "_transpose", "_contiguous",
+           "_concatenate"]
 
 _jitable = register_jitable(cache=True, error_model="numpy")
 
@@ -27,6 +28,27 @@ WRITES_INTO = {"_scatter_lead": "_scatter_lead_into"}
 def _reshape(x, shape):
     """``x`` (any layout) in C order with a new ``shape`` of the same size: a view when ``x`` is C-contiguous."""
     return np.ascontiguousarray(x).reshape(shape)
+
+
+@_jitable
+def _transpose(x, axes):
+    """``x.transpose(axes)``, a view, for a tuple of ints. Inline, Numba compiles its implementation
+    again at every site (about 0.9 s each: the prod op-table kernel's ten took 8.9 s)."""
+    return x.transpose(axes)
+
+
+@_jitable
+def _contiguous(x):
+    """``np.ascontiguousarray(x)``: ``x`` itself when C-contiguous, else a C-ordered copy (inline, about
+    0.5 s of Numba's time a site)."""
+    return np.ascontiguousarray(x)
+
+
+@_jitable
+def _concatenate(arrays, axis):
+    """``np.concatenate(arrays, axis)`` for a tuple of arrays. Inline, each site compiles NumPy's
+    implementation anew, with its slice assignments and their shape checks."""
+    return np.concatenate(arrays, axis=axis)
 
 
 @_jitable

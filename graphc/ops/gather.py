@@ -109,7 +109,7 @@ def _flat_index_source(names: list, operands: list, dims: tuple) -> list[str]:
             lines.append(f"{{out}}_i += _wrap_index({name}, {n}) * {stride}")
         else:
             full = name if operand["shape"] == batch else f"np.broadcast_to({name}, {batch})"
-            lines.append(f"_add_index({{out}}_i, np.ascontiguousarray({full}).ravel(), {n}, {stride})")
+            lines.append(f"_add_index({{out}}_i, _contiguous({full}).ravel(), {n}, {stride})")
     return lines
 
 
@@ -117,7 +117,7 @@ def _emit_gather(args, node, operands):
     axis, x = node["attrs"]["axis"], operands[0]["shape"]
     dims = x[axis:axis + len(args) - 1]
     rows = f"({math.prod(x[:axis])}, {math.prod(dims)}, {math.prod(x[axis + len(dims):])})"
-    result = f"_gather_rows(np.ascontiguousarray({args[0]}).reshape({rows}), {{out}}_i)"
+    result = f"_gather_rows(_reshape({args[0]}, {rows}), {{out}}_i)"
     result += "[0, 0, 0]" if node["shape"] == () else f".reshape({node['shape']})"
     return Statements("\n".join(_flat_index_source(args[1:], operands[1:], dims) + [f"{{out}} = {result}"]))
 
@@ -128,7 +128,7 @@ def _emit_scatter_add(args, node, operands):
     batch = math.prod(np.broadcast_shapes(*(o["shape"] for o in operands[1:])))
     rows = f"({math.prod(shape[:axis])}, {batch}, {math.prod(shape[axis + len(dims):])})"
     g = (f"np.full({rows}, {args[0]}, {dtype_source(node['dtype'])})" if operands[0]["shape"] == ()
-         else f"np.ascontiguousarray({args[0]}).reshape({rows})")
+         else f"_reshape({args[0]}, {rows})")
     return Statements("\n".join(_flat_index_source(args[1:], operands[1:], dims) + [
         f"{{out}} = _scatter_add_rows({g}, {{out}}_i, {math.prod(dims)}).reshape({tuple(shape)})"]))
 

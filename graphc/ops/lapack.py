@@ -102,7 +102,7 @@ def _lapack_emit(helper: str, arity: int = 1, ints: tuple = ()):
             shape = operand["shape"]
             if operand["dtype"] != dtype:  # LAPACK takes one dtype: the result's
                 name = f"{name}.astype({dtype_source(dtype)})"
-            stacks.append(f"_reshape(np.ascontiguousarray({name}), ({math.prod(shape[:-2])}, {shape[-2]}, "
+            stacks.append(f"_reshape({name}, ({math.prod(shape[:-2])}, {shape[-2]}, "
                           f"{shape[-1]}))")
         extra = [repr(bool(node["attrs"][k])) for k in ("full_matrices", "lower", "trans") if k in node["attrs"]]
         extra += [repr(int(node["attrs"][k])) for k in ints]

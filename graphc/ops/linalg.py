@@ -105,7 +105,7 @@ def _blas_operand(name: str, operand: dict, dtype) -> str:
     if operand.get("op") == "transpose" and len(operand["shape"]) == 2:
         return f"np.asfortranarray({name})"
     if operand.get("op") in _STRIDED:
-        return f"np.ascontiguousarray({name})"
+        return f"_contiguous({name})"
     return name
 
 
@@ -116,7 +116,7 @@ def _emit_matmul(args, node, operands):
         # No SciPy: NumPy's own BLAS (and batch loop), called out of nopython mode (a few microseconds a call).
         kind = dtype.name + ("" if not out else "[" + ", ".join([":"] * (len(out) - 1) + ["::1"]) + "]")
         call = f"np.dot({a}, {b})" if len(sa) <= 2 and len(sb) <= 2 else f"np.matmul({a}, {b})"
-        result = f"np.ascontiguousarray({call})" if out else f"{call}[()]"
+        result = f"_contiguous({call})" if out else f"{call}[()]"
         return Statements(f"with numba.objmode({{out}}='{kind}'):\n    {{out}} = {result}")
     if len(sa) <= 2 and len(sb) <= 2:
         return _emit_2d(a, b, sa, sb, out, dtype)

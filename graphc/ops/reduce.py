@@ -70,8 +70,8 @@ def _emit_reduction(kind: str):
         kept = [i for i in range(len(shape)) if i not in axis]
         perm = tuple(kept + list(axis))
         rows = math.prod(shape[i] for i in kept)
-        view = f"{x}.transpose({perm})" if perm != tuple(range(len(shape))) else x
-        flat = f"np.ascontiguousarray({view}).reshape(({rows}, {math.prod(shape[i] for i in axis)}))"
+        view = f"_transpose({x}, {perm})" if perm != tuple(range(len(shape))) else x
+        flat = f"_reshape({view}, ({rows}, {math.prod(shape[i] for i in axis)}))"
         if kind == "sum":
             core = f"_rowsum({flat}, np.zeros({rows}, {dtype_source(node['dtype'])}))"
         else:

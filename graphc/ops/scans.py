@@ -70,7 +70,7 @@ def _dims3(shape: tuple, axis: int | None) -> tuple:
 
 def _view3(x: str, shape: tuple, axis: int | None) -> str:
     """Numba source: ``x`` as the C-contiguous ``(pre, n, post)`` view the rt_scans helpers take."""
-    return f"np.ascontiguousarray({x}).reshape({_dims3(shape, axis)})"
+    return f"_reshape({x}, {_dims3(shape, axis)})"
 
 
 def _emit_along(helper: str, *extra: str):
@@ -126,8 +126,8 @@ def _emit_prod(args, node, operands):
         view, dims = x, (math.prod(shape[:axis[0]]), n, math.prod(shape[axis[-1] + 1:]))
     else:  # the reduced axes moved last
         kept = [i for i in range(len(shape)) if i not in axis]
-        view, dims = f"{x}.transpose({tuple(kept + list(axis))})", (math.prod(shape[i] for i in kept), n, 1)
-    core = f"_prod3(np.ascontiguousarray({view}).reshape({dims}), np.ones({(dims[0], dims[2])}, {dtype}))"
+        view, dims = f"_transpose({x}, {tuple(kept + list(axis))})", (math.prod(shape[i] for i in kept), n, 1)
+    core = f"_prod3(_reshape({view}, {dims}), np.ones({(dims[0], dims[2])}, {dtype}))"
     return f"{core}[0, 0]" if out_shape == () else f"{core}.reshape({out_shape})"
 
 

@@ -27,7 +27,7 @@ def _emit_transpose(x: str, axes: tuple) -> str:
         return x
     if axes == tuple(reversed(range(len(axes)))):
         return f"{x}.T"  # Numba types a C array's .T as F-contiguous, so BLAS takes it without a copy
-    return f"{x}.transpose({axes})"
+    return f"_transpose({x}, {axes})"
 
 
 defop("transpose", arity=1, reference=np.transpose, numpy=(np.transpose,), parse=_parse_transpose,
@@ -65,7 +65,7 @@ def _emit_reshape(args, node, operands):
     if old == ():  # a scalar becomes an array of one element
         return f"np.full({new}, {x})"
     if new == ():
-        return f"np.ascontiguousarray({x}).ravel()[0]"
+        return f"_contiguous({x}).ravel()[0]"
     return f"_reshape({x}, {new})"  # one compiled helper per rank (codegen/rt_shape.py)
 
 
@@ -245,7 +245,7 @@ def _concatenate_adjoint(g, out, *xs, axis):
 defop("concatenate", arity=None, reference=lambda *xs, axis: np.concatenate(xs, axis=axis),
       numpy=(np.concatenate,), parse=_parse_concatenate, shape=_concatenate_shape,
       adjoint=_concatenate_adjoint, batch=batch_along_axis("concatenate"),
-      emit=lambda args, node, ops: f"np.concatenate(({', '.join(args)},), axis={node['attrs']['axis']})", doc="join arrays along an existing axis")
+      emit=lambda args, node, ops: f"_concatenate(({', '.join(args)},), {node['attrs']['axis']})", doc="join arrays along an existing axis")
 
 
 def expand_dims(a, axis):
