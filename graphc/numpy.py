@@ -1,12 +1,14 @@
 """NumPy, with the entry points that NumPy's array protocols cannot hand to graphc made traceable.
 
 ``import graphc.numpy as np`` changes nothing for untraced code: every name is NumPy's own, except
-``array``, ``asarray``, ``r_``, ``c_`` and ``linalg.norm``, which inside a traced function
+``array``, ``asarray``, ``r_``, ``c_``, and the reductions and ``linalg.norm`` below, which inside a
+traced function
 
 * build arrays from (nested lists of) traced values: ``np.array([a, b])`` (NumPy's own would ask
   each traced value for its data, which does not exist while tracing);
 * make a constant array a graph value, so that a traced index can index it: ``np.asarray(table)[i]``;
-* take the norm of a list of traced values: ``np.linalg.norm([x, y])``.
+* take ``sum``, ``prod``, ``mean``, ``std``, ``var``, ``max``, ``min``, ``average``, ``append`` and
+  ``linalg.norm`` of a list of traced values: ``np.mean([x, y])``.
 
 Outside a traced function they are NumPy's.
 
@@ -98,11 +100,23 @@ r_ = _Concatenator(_np.r_, columns=False)
 c_ = _Concatenator(_np.c_, columns=True)
 
 
-def _norm(x, ord=None, axis=None, keepdims=False):
-    """``np.linalg.norm``, also of a list of traced values (``norm([x, y])``), as autograd's takes."""
-    if isinstance(x, (list, tuple)) and current_graph() is not None and _traced(x):
-        x = array(x)
-    return _np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
+def _taking_lists(fn, positions=(0,)):
+    """``fn`` taking lists of traced values too at ``positions`` (``np.mean([x, y])``): NumPy converts a
+    list before graphc sees it, so graphc.numpy stacks it first."""
+    def wrapped(*args, **kwargs):
+        if current_graph() is not None:
+            args = tuple(array(a) if i in positions and isinstance(a, (list, tuple)) and _traced(a) else a
+                         for i, a in enumerate(args))
+        return fn(*args, **kwargs)
+
+    wrapped.__name__, wrapped.__qualname__, wrapped.__doc__ = fn.__name__, fn.__name__, fn.__doc__
+    return wrapped
+
+
+sum, prod, mean, std, var, max, min, average = (  # noqa: A001 -- NumPy's names
+    _taking_lists(f) for f in (_np.sum, _np.prod, _np.mean, _np.std, _np.var, _np.max, _np.min, _np.average))
+append = _taking_lists(_np.append, positions=(0, 1))
+_norm = _taking_lists(_np.linalg.norm)
 
 
 #: ``graphc.numpy.linalg``: NumPy's, with ``norm`` taking lists of traced values too.

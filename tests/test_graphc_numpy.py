@@ -35,7 +35,9 @@ def test_a_constant_indexed_by_a_traced_index_and_r_c():
 
 
 def test_untraced_code_sees_numpy_itself():
-    assert gnp.sum is np.sum and gnp.linalg.inv is np.linalg.inv  # linalg: NumPy's, norm taking lists too
+    assert gnp.cos is np.cos and gnp.linalg.inv is np.linalg.inv
+    # The reductions and linalg.norm, which take lists of traced values too, are NumPy's when untraced.
+    assert gnp.sum([1, 2]) == 3 and gnp.mean(np.ones(3)) == 1.0 and gnp.std([1.0, 3.0]) == 1.0
     assert gnp.linalg.norm(np.array([3.0, 4.0])) == np.linalg.norm(np.array([3.0, 4.0]))
     assert isinstance(gnp.array([1, 2]), np.ndarray) and gnp.array([1, 2]).dtype == np.array([1, 2]).dtype
     np.testing.assert_array_equal(gnp.r_[1:3, 5], np.r_[1:3, 5])
@@ -44,6 +46,18 @@ def test_untraced_code_sees_numpy_itself():
 def test_numpys_own_array_of_tracers_points_to_graphc_numpy():
     with pytest.raises(TracerConversionError, match=r"graphc\.numpy\.array"):
         graphc.jit(lambda a, b: np.array([a, b]))(1.0, 2.0)
+
+
+def test_reductions_of_a_list_of_traced_values():
+    def f(x):
+        return gnp.mean([x, 2 * x]) + gnp.std([x, x * x]) + gnp.sum(gnp.append([x], [x, 1.0])) + gnp.max([x, 0.0])
+
+    def plain(x):
+        return np.mean([x, 2 * x]) + np.std([x, x * x]) + np.sum(np.append([x], [x, 1.0])) + np.max([x, 0.0])
+
+    assert graphc.jit(f, tiered="numpy")(1.5) == pytest.approx(plain(1.5), rel=1e-15)
+    assert graphc.grad(f, tiered="numpy")(1.5) == pytest.approx((plain(1.5 + 1e-6) - plain(1.5 - 1e-6)) / 2e-6,
+                                                               rel=1e-7)
 
 
 def test_norm_of_a_list_of_traced_values():
