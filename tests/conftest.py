@@ -23,6 +23,17 @@ def rng(request) -> np.random.Generator:
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
 
 
+def fd_gradient(f, x, eps=1e-6):
+    """Central differences of the scalar ``f`` at ``x`` (an array, or a float: a 0-d result)."""
+    x = np.asarray(x, np.float64)
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = eps
+        g[i] = (f(x + e) - f(x - e)) / (2 * eps)
+    return g
+
+
 def run_reference(fun, *args):
     """``fun(*args)`` through trace + the NumPy reference evaluator (no Numba compile).
 

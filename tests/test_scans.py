@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import graphc
+from conftest import fd_gradient
 from graphc.evaluate import evaluate
 
 
@@ -16,15 +17,6 @@ def both(fn, *args):
     graph = graphc.trace(fn, *args)
     (ref,) = evaluate(graph, *args)
     return ref, graphc.jit(fn)(*args)
-
-
-def fd_gradient(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = eps
-        g[i] = (f(x + e) - f(x - e)) / (2 * eps)
-    return g
 
 
 # ---- prod and cumprod: exact gradients where the input has zeros --------------------------------

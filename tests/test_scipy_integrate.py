@@ -7,6 +7,7 @@ import pytest
 from scipy.integrate import odeint as scipy_odeint
 
 import graphc
+from conftest import fd_gradient
 from graphc.errors import GraphcError
 from graphc.scipy.integrate import odeint
 
@@ -43,16 +44,6 @@ def test_values_match_scipy_in_every_calling_form():
     np.testing.assert_array_equal(odeint(growth, np.array([0.1]), np.array([3.0]), args=(1.0,)), [[0.1]])
 
 
-def _central(loss, x, step=1e-5):
-    x = np.asarray(x, np.float64)
-    out = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = step
-        out[i] = (loss(x + e) - loss(x - e)) / (2 * step)
-    return out
-
-
 def test_adjoint_gradient_in_the_start_the_times_and_the_parameters():
     t = np.array([0.0, 0.7, 1.9, 3.0])
     y0, rates = np.array([0.2, 0.6]), np.array([1.5, -0.8])
@@ -65,7 +56,7 @@ def test_adjoint_gradient_in_the_start_the_times_and_the_parameters():
     exact = lambda which: (lambda v: loss(*[v if i == which else a for i, a in enumerate((y0, t, rates))],  # noqa: E731
                                           solver=scipy_odeint, tolerance=1e-13))
     for which, (got, at) in enumerate(zip(grads, (y0, t, rates))):
-        np.testing.assert_allclose(got, _central(exact(which), at), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(got, fd_gradient(exact(which), at, eps=1e-5), rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("t", [[0.0, 1.0, 1.0], [3.0, 3.0, 2.0, 1.0, 1.0], [0.0, 1.0, 2.0, 2.0, 2.0], [1.0, 1.0]],
@@ -79,8 +70,8 @@ def test_adjoint_gradient_with_repeated_times(t):
 
     y0 = np.array([1.0, 0.5])
     got_y0, got_k = graphc.grad(loss, argnums=(0, 1), tiered="numpy")(y0, 2.0)
-    np.testing.assert_allclose(got_y0, _central(lambda v: loss(v, 2.0, scipy_odeint, 1e-13), y0), rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(got_k, _central(lambda k: loss(y0, k, scipy_odeint, 1e-13), 2.0), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(got_y0, fd_gradient(lambda v: loss(v, 2.0, scipy_odeint, 1e-13), y0, eps=1e-5), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(got_k, fd_gradient(lambda k: loss(y0, k, scipy_odeint, 1e-13), 2.0, eps=1e-5), rtol=1e-6, atol=1e-8)
 
 
 def test_second_derivative_differentiates_the_adjoint_sweep():

@@ -16,7 +16,8 @@ Like NumPy's, ``cholesky`` and ``eigh`` read one triangle of their (symmetric) a
 as JAX's is; ``eigh``'s is that of NumPy's function (all to the triangle it reads), as autograd's is,
 which agrees with JAX's through a symmetric parametrization ``B + B^T``. ``eigh``'s gradient divides
 by differences of eigenvalues: at repeated eigenvalues the eigenvectors are not unique, and the
-gradient through them is infinite or NaN (the eigenvalues' own gradient stays finite). ``svd``'s is the same at repeated singular values.
+gradient through them is infinite or NaN (the eigenvalues' own gradient stays finite). ``svd``'s is
+the same at repeated singular values.
 
 Everything else here (``det``, ``norm`` in all its forms, ``pinv``, ``lstsq``, ``matrix_power``,
 ``multi_dot``, ``eigvalsh``, ``vector_norm``, ``matrix_norm``) is written with primitives.

@@ -87,7 +87,7 @@ elementwise("erfinv", _scipy("erfinv"), lambda g, out, x: (g * (_SQRT_PI / 2.0) 
 
 
 #: The scipy.special functions whose Numba emission calls SciPy's own compiled code, by name: their
-#: arity (graphc.codegen.rt_scipy makes ``_scipy_<name>`` and ``_scipy_<name>_array`` of each).
+#: arity (graphc.codegen.rt_scipy makes the scalar ``_scipy_<name>`` of each).
 SCIPY_COMPILED: dict[str, int] = {}
 
 
