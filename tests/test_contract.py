@@ -140,3 +140,14 @@ def test_empty_diagonals_and_diag_of_an_empty_vector(rng):
     out = graphc.jit(lambda a: (np.diagonal(a, 5), np.trace(a, -4)))(a)
     np.testing.assert_array_equal(out[0], np.diagonal(a, 5), strict=True)
     assert out[1] == np.trace(a, -4)
+
+
+@pytest.mark.parametrize("sa, sb", [((0, 2, 3), (0, 3, 4)), ((1, 2, 3), (0, 3, 4)), ((0, 2, 3), (1, 3, 4))],
+                         ids=["both-empty", "broadcast-to-empty", "empty-broadcast"])
+def test_einsum_with_an_empty_batch_axis_broadcasts_as_numpy_does(sa, sb, rng):
+    # A size-1 axis broadcasts against a 0-length one (autograd's test_einsum_matmult_broadcast_leadzero).
+    a, b = rng.normal(size=sa), rng.normal(size=sb)
+    f = lambda a, b: np.einsum("...ij,...jk->...ik", a, b)  # noqa: E731
+    np.testing.assert_array_equal(graphc.jit(f, tiered="numpy")(a, b), f(a, b), strict=True)
+    ga, gb = graphc.grad(lambda a, b: np.sum(f(a, b)), argnums=(0, 1), tiered="numpy")(a, b)
+    assert ga.shape == sa and gb.shape == sb and not ga.any() and not gb.any()

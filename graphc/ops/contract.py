@@ -314,10 +314,11 @@ def einsum(*operands, out=None, optimize=False, dtype=None, order="K", casting="
     inputs, output = _parse_einsum(operands[0], [ndim_of(x) for x in arrays])
     size = {}
     for x, labels in zip(arrays, inputs):
-        for l, n in zip(labels, shape_of(x)):
-            if size.get(l, 1) not in (1, n) and n != 1:
+        for l, n in zip(labels, shape_of(x)):  # size 1 broadcasts against any size, 0 included
+            if size.get(l, 1) == 1:
+                size[l] = n
+            elif n not in (1, size[l]):
                 raise ShapeError(f"einsum label {l!r} has sizes {size[l]} and {n}", user_frame())
-            size[l] = max(size.get(l, 1), n)
     terms = []
     for p, (x, labels) in enumerate(zip(arrays, inputs)):
         x, labels = _take_diagonals(x, list(labels))
