@@ -165,6 +165,18 @@ def test_std_gradient_at_zero_variance_is_nan_as_in_jax():
     np.testing.assert_array_equal(graphc.grad(np.var)(np.ones(3)), np.zeros(3))
 
 
+@pytest.mark.filterwarnings("ignore:Degrees of freedom:RuntimeWarning")  # NumPy's, for ddof=1 of one element
+def test_std_of_one_element_is_identically_zero_with_a_zero_gradient():
+    # A constant function, so 0, as autograd's (test_std of a 0-d value); with ddof=1 NaN as NumPy's.
+    assert graphc.grad(np.std)(1.5) == 0.0
+    np.testing.assert_array_equal(graphc.grad(lambda x: np.sum(np.std(x, axis=1)))(np.ones((2, 1))), np.zeros((2, 1)))
+    for x, axis, ddof in [(np.float32(3.0), None, 0), (np.array([[np.inf], [1.0]]), 1, 0), (np.ones((2, 1)), 1, 1)]:
+        with np.errstate(all="ignore"):
+            expected = np.std(x, axis=axis, ddof=ddof)
+            got = graphc.jit(lambda x: np.std(x, axis=axis, ddof=ddof), tiered="numpy")(x)
+        np.testing.assert_array_equal(got, expected, strict=True)
+
+
 def test_var_with_ddof_at_least_n_is_inf_or_nan_as_numpy(rng):
     x = rng.normal(size=3)
     with np.errstate(all="ignore"):

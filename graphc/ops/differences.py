@@ -29,8 +29,15 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
 
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **rest):
     """``np.std``: the square root of ``np.var``. At zero variance its gradient is NaN, as JAX's
-    (``sqrt``'s derivative is infinite at 0); take ``sqrt(var + eps)`` for a finite one."""
-    return np.sqrt(var(a, axis, dtype, out, ddof, keepdims, **rest))
+    (``sqrt``'s derivative is infinite at 0); take ``sqrt(var + eps)`` for a finite one.
+
+    The one exception is a standard deviation of one element each (a 0-d input, or an axis of length
+    1): it is identically 0 (NaN with ``ddof=1``), so it is the variance itself, whose value is the
+    same and whose gradient is 0, as autograd's."""
+    variance = var(a, axis, dtype, out, ddof, keepdims, **rest)
+    if math.prod(shape_of(a)[i] for i in normalize_axis(axis, ndim_of(a), "std")) == 1:
+        return variance
+    return np.sqrt(variance)
 
 
 _NO = np._NoValue  # NumPy's "argument not given"
