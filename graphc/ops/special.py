@@ -4,7 +4,7 @@
 graphc's ``__array_ufunc__`` like ``np.log`` does. Primitives: ``gammaln``, ``digamma`` (``psi``),
 ``polygamma(n, x)`` (integer ``n``; no gradient in ``n``), ``gamma``, ``erf``, ``erfc``, ``erfinv``.
 Composites: ``expit`` (graphc's sigmoid), ``logit``, ``xlogy``, ``xlog1py``, ``betaln``, ``beta``,
-``gammasgn``, ``rgamma`` and ``ndtr``. Functions of scipy.special that are not ufuncs (``logsumexp``,
+``gammasgn``, ``rgamma``, ``ndtr`` and ``ndtri``. Functions of scipy.special that are not ufuncs (``logsumexp``,
 ``softmax``, ``log_softmax``, ``polygamma`` itself) are in :mod:`graphc.scipy.special`.
 
 Numba emission: libm's through ``math`` where it has the function (``lgamma``, ``gamma``, ``erf``,
@@ -201,10 +201,16 @@ def ndtr(x):
     return 0.5 * apply("erfc", -x * (1.0 / math.sqrt(2.0)))
 
 
+def ndtri(p):
+    """The standard normal quantile, the inverse of ndtr: ``-sqrt(2) erfcinv(2 p)`` (doubling is exact, so
+    the left tail keeps erfcinv's accuracy); -inf at 0, inf at 1, NaN outside [0, 1]."""
+    return -math.sqrt(2.0) * apply("erfcinv", 2.0 * p)
+
+
 #: graphc's handler of each scipy.special ufunc it traces, by name (registered in NUMPY_API once SciPy
 #: is imported: see :func:`scipy_ufunc_handler`).
 _HANDLERS = {"expit": lambda x: apply("sigmoid", x), "logit": logit, "xlogy": xlogy, "xlog1py": xlog1py,
-             "betaln": betaln, "ndtr": ndtr, "rgamma": rgamma, "gammasgn": gammasgn, "beta": beta}
+             "betaln": betaln, "ndtr": ndtr, "ndtri": ndtri, "rgamma": rgamma, "gammasgn": gammasgn, "beta": beta}
 _PRIMITIVES = ("gammaln", "digamma", "psi", "gamma", "erf", "erfc", "erfinv", "jn", *SCIPY_COMPILED)
 #: scipy.special's other names for graphc's primitives.
 _ALIASES = {"psi": "digamma", "jn": "jv"}

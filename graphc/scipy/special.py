@@ -15,14 +15,14 @@ import scipy.special as sc
 # parameters' derivatives have no closed form: asking for one is a DifferentiationError).
 from scipy.special import (  # noqa: F401 -- re-exported
     beta, betainc, betaln, digamma, erf, erfc, erfcinv, erfinv, expit, gamma, gammainc, gammaincc, gammaln, i0, i1, iv,
-    gammasgn, ive, j0, j1, jn, jv, logit, ndtr, psi, rgamma, xlog1py, xlogy, y0, y1, yn)
+    gammasgn, ive, j0, j1, jn, jv, logit, ndtr, ndtri, psi, rgamma, xlog1py, xlogy, y0, y1, yn)
 
 from graphc.errors import ShapeError, user_frame
 from graphc.ops import apply, composite
 
 __all__ = ["beta", "betainc", "betaln", "digamma", "erf", "erfc", "erfcinv", "erfinv", "expit", "gamma", "gammainc",
            "gammaincc", "gammaln", "gammasgn", "i0", "i1", "iv", "ive", "j0", "j1", "jn", "jv", "log_softmax", "logit", "logsumexp",
-           "multigammaln", "ndtr", "polygamma", "psi", "rgamma", "softmax", "xlog1py", "xlogy", "y0", "y1", "yn"]
+           "multigammaln", "ndtr", "ndtri", "polygamma", "psi", "rgamma", "softmax", "xlog1py", "xlogy", "y0", "y1", "yn"]
 
 
 def polygamma(n, x):

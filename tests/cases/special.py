@@ -59,6 +59,7 @@ COMPOSITE_CASES = [
     case(lambda x, y: sc.xlog1py(x, y), (3,), (2, 3), id="sc.xlog1py", domains=("real", "positive")),
     case(lambda a, b: sc.betaln(a, b), (3,), (3,), id="sc.betaln", domains=("positive", "positive")),
     case(lambda x: sc.ndtr(x), (2, 3), id="sc.ndtr"),
+    case(lambda u: sc.ndtri(0.5 + 0.5 * u), (2, 3), id="sc.ndtri", domains=("unit",)),
     case(lambda a, b: sc.beta(a, b), (3,), (2, 3), id="sc.beta"),
     case(lambda x: sc.gammasgn(x) * x, (2, 3), id="sc.gammasgn"),  # REAL stays off the poles
 ]
