@@ -210,9 +210,11 @@ class _MultivariateNormal:
         scalar_point = ndim_of(x) == 0
         upper = x - mean if mean is not None else x
         lower = None
-        if lower_limit is not None:
-            lower = lower_limit - mean if mean is not None else lower_limit
-            lower = lower + 0.0 * upper  # one shape for both bounds
+        if lower_limit is not None:  # both bounds of one shape (not by adding 0 * upper: 0 * inf is NaN)
+            lower = lower_limit if hasattr(lower_limit, "shape") else np.asarray(lower_limit, np.float64)
+            lower = lower - mean if mean is not None else lower
+            shape = np.broadcast_shapes(shape_of(upper), shape_of(lower))
+            upper, lower = np.broadcast_to(upper, shape), np.broadcast_to(lower, shape)
         if scalar_point:  # d = 1, given as a scalar
             upper = np.reshape(upper, (1,))
             lower = None if lower is None else np.reshape(lower, (1,))
