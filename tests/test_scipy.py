@@ -246,16 +246,17 @@ def test_multivariate_normal_cdf_matches_scipy_and_differentiates():
         np.testing.assert_allclose(got[2], ss.multivariate_normal.cdf(points[1], mean, cov, lower_limit=swapped,
                                                                         **exact), rtol=0, atol=1e-5)
     # Independent coordinates and one dimension are products of normal CDFs, exactly.
-    for args in [(0.5, 1.0, 2.0), ([0.5, 0.1], [1.0, 0.0], [2.0, 3.0]), (np.ones((2, 3, 2)) * [0.2, -0.4], np.zeros(2), np.array([0.7, 1.3]))]:
+    for args in [(0.5, 1.0, 2.0), ([0.5, 0.1], [1.0, 0.0], [2.0, 3.0]),
+                 (np.ones((2, 3, 2)) * [0.2, -0.4], np.zeros(2), np.array([0.7, 1.3]))]:
         np.testing.assert_allclose(mvn.cdf(*args), ss.multivariate_normal.cdf(*args), rtol=1e-14, strict=True)
     # The gradient: the bivariate normal's in x in closed form, and in the correlation its density.
     rho, x = 0.6, np.array([0.3, -0.2])
     cov = np.array([[1.0, rho], [rho, 1.0]])
     s = np.sqrt(1.0 - rho * rho)
-    np.testing.assert_allclose(
-        graphc.grad(lambda x: mvn.cdf(x, None, cov), tiered="numpy")(x),
-        [ss.norm.pdf(x[0]) * ss.norm.cdf((x[1] - rho * x[0]) / s), ss.norm.pdf(x[1]) * ss.norm.cdf((x[0] - rho * x[1]) / s)],
-        rtol=0, atol=1e-6)
+    closed_form = [ss.norm.pdf(x[0]) * ss.norm.cdf((x[1] - rho * x[0]) / s),
+                   ss.norm.pdf(x[1]) * ss.norm.cdf((x[0] - rho * x[1]) / s)]
+    by_x = graphc.grad(lambda x: mvn.cdf(x, None, cov), tiered="numpy")(x)
+    np.testing.assert_allclose(by_x, closed_form, rtol=0, atol=1e-6)
     by_cov = graphc.grad(lambda c: mvn.cdf(x, None, c), tiered="numpy")(cov)
     assert by_cov[0, 1] + by_cov[1, 0] == pytest.approx(ss.multivariate_normal.pdf(x, None, cov), abs=2e-6)
     # An infinite bound is 0 or 1 exactly, with a finite gradient (not pdf(inf) * inf).
