@@ -88,8 +88,6 @@ class OpDef:
         numpy_is_faster: the dtype names (``"float32"``...) for which, alone on a big array, NumPy's SIMD
             ufunc beats a Numba loop over the op; codegen then calls NumPy for it (in ``numba.objmode``).
             In a loop with other ops it is fused.
-        vector_math: ``scalar_emit`` calls graphc's vectorizable math (:mod:`graphc.codegen.rt_vmath`),
-            so a loop over the op vectorizes: even a lone node of the op becomes a loop.
         batch: ``(batched, *operands, **attrs) -> result``, the op over a leading batch axis: the operands
             flagged in ``batched`` have one, and so must the result (see :mod:`graphc.passes.batching`).
             Built from NumPy calls on tracers, like ``adjoint``; for an op of several results, a tuple
@@ -115,7 +113,6 @@ class OpDef:
     doc: str = ""
     internal: bool = False
     numpy_is_faster: tuple = ()
-    vector_math: bool = False
     batch: Any = None
 
 

@@ -10,6 +10,11 @@ from graphc.ops import apply, defcomposite, ndim_of, normalize_axis, shape_of, u
 from graphc.ops.scans import _along, _one_axis
 
 
+def _count(a, axes: tuple) -> int:
+    """How many elements of ``a`` each result of a reduction over ``axes`` gathers."""
+    return math.prod(shape_of(a)[i] for i in axes)
+
+
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
     """``np.var``: ``sum((a - mean)**2) / max(n - ddof, 0)`` in NumPy's order of operations.
 
@@ -22,7 +27,7 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
     if dtype is not None or np.dtype(a.dtype if hasattr(a, "dtype") else np.result_type(a)).kind in "biu":
         a = apply("astype", a, dtype=np.dtype(dtype or np.float64).str)
     axes = normalize_axis(axis, ndim_of(a), "var")
-    n = math.prod(shape_of(a)[i] for i in axes)
+    n = _count(a, axes)
     deviation = a - apply("sum", a, axis=axes, keepdims=True) / n
     return apply("sum", deviation * deviation, axis=axes, keepdims=bool(keepdims)) / max(n - ddof, 0)
 
@@ -35,7 +40,7 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **rest):
     1): it is identically 0 (NaN with ``ddof=1``), so it is the variance itself, whose value is the
     same and whose gradient is 0, as autograd's."""
     variance = var(a, axis, dtype, out, ddof, keepdims, **rest)
-    if math.prod(shape_of(a)[i] for i in normalize_axis(axis, ndim_of(a), "std")) == 1:
+    if _count(a, normalize_axis(axis, ndim_of(a), "std")) == 1:
         return variance
     return np.sqrt(variance)
 

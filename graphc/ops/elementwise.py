@@ -80,8 +80,7 @@ def _vector_math(name, numpy_is_faster=("float32", "float64")):
     # The body of a fused loop calls graphc's vectorizable math (codegen/rt_vmath.py); float32 values go
     # through float64 and round once. Alone on a big array, NumPy's ufunc is faster for the dtypes in
     # numpy_is_faster (docs/performance.md, "Vector math in fused loops").
-    return dict(scalar_emit=f"{{dtype}}(v{name}(np.float64({{0}})))", vector_math=True,
-                numpy_is_faster=numpy_is_faster)
+    return dict(scalar_emit=f"{{dtype}}(v{name}(np.float64({{0}})))", numpy_is_faster=numpy_is_faster)
 
 
 elementwise("exp", np.exp, lambda g, out, x: (g * out,), emit="np.exp({0})", doc="e ** x", **_vector_math("exp"))
