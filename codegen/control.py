@@ -21,12 +21,7 @@ when full. A ``cond`` is an ``if``/``else``; a ``checkpoint`` is its body's stat
 """
 from __future__ import annotations
 
-from graphc.ops import dtype_source
-
-# Producers whose value may be a view, read-only (a constant) or the caller's array: a carry or
-# branch result made by one is copied, so every value of the variable has one Numba type (a fresh
-# C-contiguous array) and the loop never hands back an alias of an input.
-_MAY_ALIAS = frozenset({"input", "constant", "broadcast_to", "transpose", "reshape", "getitem", "stop_gradient"})
+from graphc.ops import dtype_source, may_alias
 
 #: Capacity of a recording while_loop's arrays before the first doubling.
 TAPE_START = 16
@@ -42,12 +37,14 @@ def _result_names(graph, node: int, names: dict, prefix: str) -> dict[int, str]:
 
 
 def _fresh_array(body, node: int) -> bool:
-    """Whether a body value is an array the body made itself, C-contiguous and writable: anything
-    but the producers in _MAY_ALIAS, and a reshape of such an array."""
+    """Whether a body value is an array the body made itself, C-contiguous and writable: anything but
+    what ``graphc.ops.may_alias`` names (a view, a constant, the caller's array), and a reshape of such an
+    array. A carry or branch result that is not fresh is copied, so every value of the variable has one
+    Numba type (a fresh C-contiguous array) and the loop never hands back an alias of an input."""
     data = body[node]
     if data["op"] == "reshape":
         return _fresh_array(body, body.operands(node)[0])
-    return data["op"] not in _MAY_ALIAS
+    return not may_alias(data["op"])
 
 
 def _elementwise_loop_output(body, node: int) -> bool:

@@ -19,7 +19,7 @@ import numpy as np
 from graphc.dims import Dim, rendering
 from graphc.errors import GraphcInternalError
 from graphc.graph import Graph
-from graphc.ops import REGISTRY, Statements, dtype_source
+from graphc.ops import REGISTRY, Statements, dtype_source, may_alias
 from graphc.codegen.control import CONTROL_EMITTERS
 from graphc.codegen.loops import emit_fused
 from graphc.codegen.rolled import roll
@@ -28,9 +28,6 @@ from graphc.tree import is_tuple_tree, tuple_tree_source
 
 #: The name of the generated function in its module.
 KERNEL = "kernel"
-
-# Views that must not be handed to the caller as results: they may alias an input or be read-only.
-_VIEW_OPS = frozenset({"input", "constant", "broadcast_to", "transpose", "reshape", "getitem", "stop_gradient"})
 
 
 def emit_graph(graph: Graph, names: dict[int, str], constants: dict, prefix: str = "",
@@ -217,7 +214,8 @@ def _emit_kernel(graph: Graph, names: dict, generic: bool):
     results = []
     for node in graph.outputs:
         name = names[node]
-        if graph[node]["op"] in _VIEW_OPS and graph[node]["shape"] != ():
+        # A view must not be handed to the caller: it may alias an argument or be read-only.
+        if may_alias(graph[node]["op"]) and graph[node]["shape"] != ():
             name = f"_contiguous({name}).copy()"
         results.append(name)
     params = [names[n] for n in graph.inputs]

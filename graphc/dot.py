@@ -15,6 +15,7 @@ Render it with Graphviz: ``dot -Tsvg graph.dot -o graph.svg`` (or ``graphc inspe
 from __future__ import annotations
 
 from graphc.graph import Graph, body_graphs, data_type_name, format_constant, format_index
+from graphc.ops import REGISTRY
 
 _RED = "#c62828"
 _ORANGE = "#ef6c00"
@@ -36,9 +37,6 @@ _LEGEND = ('<<table border="0" cellspacing="4"><tr>'
            '<td bgcolor="#ffffff" border="1">forward</td><td bgcolor="#ffcdd2">adjoint (backward pass)</td>'
            '<td bgcolor="#ffe0b2">tangent (forward mode)</td>'
            '<td bgcolor="#bbdefb">fused loop</td><td border="3">output</td></tr></table>>')
-
-# Operand order does not change these ops' results, so their edges carry no position label.
-_COMMUTATIVE = frozenset({"add", "multiply", "maximum", "minimum", "equal", "not_equal", "fused"})
 
 # How many op names a loop's cluster label lists before "...".
 _MAX_LISTED = 6
@@ -138,7 +136,10 @@ def _statements(graph: Graph, prefix: str, indent: str) -> list[str]:
                              f'lhead=cluster_{inner}];')
     for node in order:
         operands = graph.operands(node)
-        numbered = len(operands) > 1 and graph[node]["op"] not in _COMMUTATIVE
+        # A commutative op's operand order does not change its result (a fused loop's edges are its
+        # cluster's inputs): no position labels on its edges.
+        op = graph[node]["op"]
+        numbered = len(operands) > 1 and op != "fused" and not REGISTRY[op].commutative
         for position, operand in enumerate(operands):
             attrs = [f"label={position}"] if numbered else []
             if graph.is_adjoint(node):

@@ -1,8 +1,9 @@
 """Common-subexpression elimination by structural hashing.
 
 Two nodes are the same when they apply the same op with the same attributes to the same operands
-(in order); two constants are the same when their dtype, shape and bytes are. The first in
-topological order is kept and the other's users are moved to it. The forward and adjoint parts of a
+(in order, or in either order for an op declared ``commutative``); two constants are the same when
+their dtype, shape and bytes are. The first in topological order is kept and the other's users are
+moved to it. The forward and adjoint parts of a
 gradient graph share a lot this way (``sigmoid(x)`` and its derivative, repeated ``x + y``).
 
 Bodies: merges inside every loop and branch body first; two loop nodes are the same when their
@@ -11,10 +12,8 @@ bodies have the same fingerprint and their operands are the same.
 from __future__ import annotations
 
 from graphc.graph import Graph, attr_key
+from graphc.ops import REGISTRY
 from graphc.passes.bodies import bodies_first
-
-#: Binary ops whose result does not depend on operand order, bit for bit.
-COMMUTATIVE = frozenset({"add", "multiply", "maximum", "minimum", "equal", "not_equal"})
 
 
 def _key(graph: Graph, node: int):
@@ -26,7 +25,7 @@ def _key(graph: Graph, node: int):
         return ("constant", value.dtype.str, value.shape, value.tobytes())
     attrs = tuple(sorted((k, attr_key(v)) for k, v in data["attrs"].items()))
     operands = graph.operands(node)
-    if data["op"] in COMMUTATIVE:  # a*b and b*a give the same bits
+    if REGISTRY[data["op"]].commutative:  # a*b and b*a give the same bits
         operands = sorted(operands)
     return (data["op"], tuple(operands), attrs, data["shape"], data["dtype"].str)
 

@@ -30,22 +30,15 @@ import numpy as np
 from graphc.dims import argument_shape
 from graphc.errors import GradientTypeError
 from graphc.graph import Graph
+from graphc.ops import LINEAR_ALL, LINEAR_EACH, REGISTRY
 from graphc.passes.autodiff import differentiate, vjp_graph, zeros
 from graphc.tracer import Tracer, add_constant, building
 
 
-#: Ops linear in every operand, and those linear in one operand position at a time.
-_LINEAR = frozenset({"add", "subtract", "negative", "reshape", "transpose", "broadcast_to", "sum", "getitem",
-                     "concatenate", "stop_gradient", "unpack", "index_scatter", "cumsum", "permute"})
-_LINEAR_AT = {"multiply": None, "matmul": None, "convolve": None, "divide": (0,), "gather": (0,),
-              "scatter_add": (0,), "where": (1, 2), "astype": (0,), "solve": (1,), "solve_triangular": (1,),
-              "solve_banded": (1,), "solve_sylvester": (2,)}
-
-
 def linear_in(graph: Graph, inputs: Sequence[int]) -> bool:
     """Whether ``graph``'s outputs are linear in the input nodes ``inputs``, judged op by op: each node
-    that depends on them is linear in the operands that do (``multiply``, ``matmul`` and ``convolve`` in one
-    of them).
+    that depends on them is linear in the operands that do, as its ``OpDef.linear`` declares (a product
+    in one of them).
     A ``where`` whose condition depends on them passes when a branch is a constant zero: a mask
     ``where(g == 0, 0, h(g))`` with ``h`` linear (the reverse sweep's, passes/autodiff.py) is ``h``."""
     depends = set(inputs)
@@ -56,13 +49,12 @@ def linear_in(graph: Graph, inputs: Sequence[int]) -> bool:
             continue
         depends.add(node)
         op = graph[node]["op"]
-        if op in _LINEAR:
-            continue
-        if op in _LINEAR_AT and _LINEAR_AT[op] is None and len(varying) == 1:
+        linear = REGISTRY[op].linear
+        if linear == LINEAR_ALL or (linear == LINEAR_EACH and len(varying) == 1):
             continue
         if op == "where" and 0 in varying and any(_is_zero(graph, operands[k]) for k in (1, 2)):
             continue
-        if _LINEAR_AT.get(op) and set(varying) <= set(_LINEAR_AT[op]):
+        if isinstance(linear, tuple) and set(varying) <= set(linear):
             continue
         return False
     return True

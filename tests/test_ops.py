@@ -12,7 +12,8 @@ from hypothesis import given, settings
 import graphc
 from graphc.evaluate import evaluate
 from graphc.ops import (
-    AT_LEAST_ONE, NONDIFFERENTIABLE, NONZERO, NUMPY_API, POSITIVE, REAL, REGISTRY, STRUCTURAL, UNIT, OpDef,
+    AT_LEAST_ONE, INDICES, LINEAR_ALL, LINEAR_EACH, NONDIFFERENTIABLE, NONZERO, NUMPY_API, POSITIVE, REAL, REGISTRY,
+    STRUCTURAL, UNIT, OpDef,
 )
 
 from op_cases import BOOL, CASES, COMPOSITE_CASES, SPECIAL_VALUES, sample, shapes_and_basic_indices
@@ -71,6 +72,10 @@ def test_op_declaration_is_complete(name):
         f"op {name!r} has no adjoint rule: give one or mark it NONDIFFERENTIABLE")
     for fn in op.numpy:
         assert fn in NUMPY_API, f"np.{fn.__name__} does not dispatch to {name!r}"
+    assert op.commutative in (False, True) and op.view in (False, True)
+    assert op.raises in (False, True, INDICES)
+    assert op.linear in (None, LINEAR_ALL, LINEAR_EACH) or (
+        isinstance(op.linear, tuple) and all(isinstance(k, int) and 0 <= k < (op.arity or 99) for k in op.linear))
 
 
 def test_numpy_keys_dispatch_to_their_op():
@@ -181,6 +186,77 @@ def test_sample_respects_domains(rng):
     assert np.all(np.abs(sample(rng, (1000,), REAL)) >= 0.1)
     assert sample(rng, (4,), BOOL).dtype == np.bool_
     assert sample(rng, (2, 3), REAL, np.float32).dtype == np.float32
+
+
+# ---- what an op declares about itself holds -------------------------------------------------------
+def _same_values(x, y) -> np.ndarray:
+    """Elementwise: equal, with the same sign of zero; or both NaN (IEEE leaves NaN's sign open)."""
+    if x.dtype == np.bool_:
+        return x == y
+    return ((x == y) & (np.signbit(x) == np.signbit(y))) | (np.isnan(x) & np.isnan(y))
+
+
+@pytest.mark.parametrize("name", [n for n in TRACEABLE if REGISTRY[n].commutative])
+def test_commutative_ops_give_the_same_values_with_their_operands_swapped(name):
+    # CSE merges op(a, b) with op(b, a): every pair of 0, -0, finite, +-inf and NaN (of False and True
+    # for logical ops) must give the same values both ways. np.maximum(0.0, -0.0) is -0.0 and
+    # np.maximum(-0.0, 0.0) is 0.0, which is why maximum and minimum are not declared commutative.
+    op = REGISTRY[name]
+    assert op.arity == 2
+    values = np.array([False, True]) if name.startswith("logical_") else SPECIAL_VALUES
+    a, b = (g.ravel() for g in np.meshgrid(values, values, indexing="ij"))
+    with np.errstate(all="ignore"):
+        same = _same_values(np.asarray(op.reference(a, b)), np.asarray(op.reference(b, a)))
+    assert same.all(), list(zip(a[~same], b[~same]))
+
+
+def test_maximum_and_minimum_are_not_commutative_in_the_sign_of_zero():
+    assert np.signbit(np.maximum(0.0, -0.0)) != np.signbit(np.maximum(-0.0, 0.0))
+    assert not REGISTRY["maximum"].commutative and not REGISTRY["minimum"].commutative
+
+
+def _operand_values(graph, node, args) -> list:
+    """The values ``node``'s operands have when ``graph`` runs on ``args`` (reference evaluation)."""
+    probe = graph.copy()
+    probe.outputs = list(graph.operands(node))
+    return [np.asarray(v) for v in evaluate(probe, *args)]
+
+
+
+
+# unpack's operand is a loop's tuple of results, not an array; selecting one is linear by construction.
+@pytest.mark.parametrize("name", [n for n in TRACEABLE if REGISTRY[n].linear is not None and n != "unpack"])
+def test_linear_ops_are_linear_in_the_operands_they_declare(name, rng):
+    # Forward mode transposes a custom rule only when OpDef.linear says the rule is linear in its
+    # cotangents: op(alpha x + beta y) = alpha op(x) + beta op(y) in those operands, the others fixed.
+    op, checked = REGISTRY[name], 0
+    alpha, beta = 0.7, -1.3
+    for c in CASES[name]:
+        args = c.inputs(name, rng)
+        graph = graphc.trace(c.fn, *args)
+        for node in [n for n in graph.topo_order() if graph[n]["op"] == name]:
+            if np.dtype(graph[node]["dtype"]).kind != "f":
+                continue  # a cast to integers or a result of booleans: linearity means nothing there
+            operands, attrs = _operand_values(graph, node, args), graph[node]["attrs"]
+            positions = [k for k, v in enumerate(operands) if v.dtype.kind == "f"]
+            # (a declared position holding booleans, as astype's from a mask, cannot vary)
+            groups = ([positions] if op.linear == LINEAR_ALL else [[k] for k in positions]
+                      if op.linear == LINEAR_EACH else [[k for k in op.linear if k in positions]])
+            for group in (g for g in groups if g):
+                xs, ys = list(operands), list(operands)
+                for k in group:
+                    ys[k] = rng.normal(size=operands[k].shape).astype(operands[k].dtype)
+                mixed = [(alpha * operands[k] + beta * ys[k]).astype(operands[k].dtype) if k in group
+                         else operands[k] for k in range(len(operands))]
+                with np.errstate(all="ignore"):
+                    left = np.asarray(op.reference(*mixed, **attrs))
+                    right = (alpha * np.asarray(op.reference(*xs, **attrs))
+                             + beta * np.asarray(op.reference(*ys, **attrs)))
+                scale = max(1.0, float(np.max(np.abs(right), initial=0.0)))
+                tolerance = 1e-5 if left.dtype == np.float32 else 1e-11
+                np.testing.assert_allclose(left, right, rtol=0, atol=tolerance * scale, err_msg=f"{c.id}, {group}")
+                checked += 1
+    assert checked, f"no case of {name!r} has a floating-point result to check"
 
 
 # ---- basic indexing, generated -----------------------------------------------------------------

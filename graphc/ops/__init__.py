@@ -58,6 +58,12 @@ NONDIFFERENTIABLE = "nondifferentiable"
 #: writes loop and branch nodes from their bodies (``graphc.codegen.control``), and the reverse sweep
 #: routes an ``unpack`` node's cotangent to its loop node.
 STRUCTURAL = "structural"
+#: ``OpDef.linear``: linear in all its operands jointly (add, reshape), or in each one while the others
+#: stay fixed (multiply, matmul).
+LINEAR_ALL = "all"
+LINEAR_EACH = "each"
+#: ``OpDef.raises``: only when an index operand (every operand after the first) is traced.
+INDICES = "indices"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +101,18 @@ class OpDef:
             (:func:`graphc.passes.batching.batch_elementwise`). A rule may return None for operands it
             does not handle (a gather's per-example indices): the batching pass then runs the node once
             per example, in a scan.
+        commutative: ``op(x, y)`` and ``op(y, x)`` give the same values, signed zeros included (NaN's
+            sign aside), so CSE merges the two orders. Not ``maximum``: ``np.maximum(0.0, -0.0)`` is -0.0.
+        linear: the operands the op is linear in: ``LINEAR_ALL`` (jointly in all), ``LINEAR_EACH`` (in any
+            one while the others stay fixed: a product), a tuple of operand positions (jointly in those,
+            the rest fixed: ``divide`` in (0,)), or None. Forward mode transposes a custom rule only when
+            this says it is linear in its cotangents (:func:`graphc.passes.forward.linear_in`).
+        raises: whether the op can raise on the values it gets, not only on their shapes: True (a
+            singular or indefinite matrix), ``INDICES`` (an out-of-bounds traced index), or False. A
+            batched branch or loop that would run it on values it discards declines
+            (:mod:`graphc.ops.control`).
+        view: the result may share memory with operand 0 (reshape, transpose, broadcast, basic indexing),
+            so generated code copies it before handing it back or writing into it.
     """
 
     name: str
@@ -114,12 +132,21 @@ class OpDef:
     internal: bool = False
     numpy_is_faster: tuple = ()
     batch: Any = None
+    commutative: bool = False
+    linear: Any = None
+    raises: Any = False
+    view: bool = False
 
 
 REGISTRY: dict[str, OpDef] = {}
 NUMPY_API: dict[Any, Callable] = {}
 #: Ops whose rows live outside the registry's op list: the graph's leaves.
 LEAF_OPS = ("input", "constant")
+
+
+def may_alias(op: str) -> bool:
+    """Whether a node of ``op`` may share memory with an argument or a constant: the leaves and views."""
+    return op in LEAF_OPS or REGISTRY[op].view
 
 
 def defop(name: str, **fields) -> OpDef:

@@ -26,7 +26,9 @@ from collections.abc import Callable
 import numpy as np
 
 from graphc.errors import GraphcInternalError
-from graphc.ops import STRUCTURAL, Aval, Results, apply, batch_size, defop, lift, with_batch_axis
+from graphc.ops import (
+    INDICES, LEAF_OPS, LINEAR_ALL, REGISTRY, STRUCTURAL, Aval, Results, apply, batch_size, defop, lift, with_batch_axis,
+)
 
 
 def _check(condition: bool, message: str) -> None:
@@ -65,7 +67,7 @@ def _bind(evaluator, body, consts) -> Callable:
 
 
 # ---- unpack: one result of a node that has several -------------------------------------------------
-defop("unpack", arity=1, shape=lambda results, index: Aval(*results[index]),
+defop("unpack", linear=LINEAR_ALL, arity=1, shape=lambda results, index: Aval(*results[index]),
       reference=lambda results, index: results[index], adjoint=STRUCTURAL, emit=STRUCTURAL,
       doc="result `index` of a loop or branch node (`%9 = unpack %7 [1]`)")
 
@@ -115,23 +117,19 @@ def _carried_batch(body, leading: list, carry: list, trailing: list) -> list:
         carry = grown
 
 
-#: Ops that can raise on the values they get (bounds of a traced index, a singular or indefinite
-#: matrix). A branch or loop step whose result a batched rule would compute and then discard for some
-#: examples must not contain them: the batched rule declines, and each example runs on its own.
-_RAISING = frozenset({"gather", "scatter_add", "cholesky", "solve", "inv"})
-
-
 def _may_raise(body) -> bool:
     """Whether ``body`` (or a body inside it) holds an op that can raise on values it would not
-    have met one example at a time: a gather or scatter by a traced index, a factorization."""
+    have met one example at a time (``OpDef.raises``): a gather or scatter by a traced index, a
+    factorization. A branch or loop step whose result a batched rule would compute and then discard for
+    some examples must not hold one: the batched rule declines, and each example runs on its own."""
     from graphc.graph import body_graphs
 
     for node in body.dag:
         data = body[node]
-        if data["op"] in _RAISING:
-            indices = body.operands(node)[1:]
-            if data["op"] not in ("gather", "scatter_add") or any(body[u]["op"] != "constant" for u in indices):
-                return True
+        raises = False if data["op"] in LEAF_OPS else REGISTRY[data["op"]].raises
+        traced_index = any(body[u]["op"] != "constant" for u in body.operands(node)[1:])
+        if raises is True or (raises == INDICES and traced_index):
+            return True
         if any(_may_raise(inner) for inner in body_graphs(data)):
             return True
     return False

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.ops import (
-    NONDIFFERENTIABLE, NONZERO, NUMPY_API, POSITIVE, REAL, UNIT, apply, defop, elementwise_shape, unsupported,
+    LINEAR_ALL, LINEAR_EACH, NONDIFFERENTIABLE, NONZERO, NUMPY_API, POSITIVE, REAL, UNIT, apply, defop,
+    elementwise_shape, unsupported,
 )
 
 
@@ -45,14 +46,14 @@ def _tie_low(x, y, g):
 
 # ---- arithmetic --------------------------------------------------------------------------------
 elementwise("add", np.add, lambda g, out, x, y: (g, g), arity=2,
-            emit="({0} + {1})", doc="x + y")
+            emit="({0} + {1})", doc="x + y", commutative=True, linear=LINEAR_ALL)
 elementwise("subtract", np.subtract, lambda g, out, x, y: (g, -g), arity=2,
-            emit="({0} - {1})", doc="x - y")
+            emit="({0} - {1})", doc="x - y", linear=LINEAR_ALL)
 elementwise("multiply", np.multiply, lambda g, out, x, y: (g * y, g * x), arity=2,
-            emit="({0} * {1})", doc="x * y")
+            emit="({0} * {1})", doc="x * y", commutative=True, linear=LINEAR_EACH)
 elementwise("divide", np.true_divide, lambda g, out, x, y: (g / y, -(g * out) / y), arity=2,
             numpy=(np.true_divide, np.divide), emit="({0} / {1})", singular=True, domain=NONZERO,
-            doc="x / y")
+            doc="x / y", linear=(0,))
 def _power_adjoint(g, out, x, y):
     # JAX's convention at the edges: x ** 0 is constant (d/dx 0, not 0 * x ** -1 = NaN at x = 0), and
     # d/dy 0 ** y = 0 (not 0 * log(0) = NaN).
@@ -63,7 +64,7 @@ def _power_adjoint(g, out, x, y):
 
 elementwise("power", np.power, _power_adjoint, arity=2,
             emit="({0} ** {1})", domain=POSITIVE, singular=True, doc="x ** y, array or scalar exponent")
-elementwise("negative", np.negative, lambda g, out, x: (-g,), emit="(-{0})", doc="-x")
+elementwise("negative", np.negative, lambda g, out, x: (-g,), emit="(-{0})", doc="-x", linear=LINEAR_ALL)
 elementwise("square", np.square, lambda g, out, x: (g * (2 * x),), emit="({0} * {0})", doc="x * x")
 elementwise("sqrt", np.sqrt, lambda g, out, x: (g / (2 * out),), emit="np.sqrt({0})",
             domain=POSITIVE, singular=True, doc="square root")
@@ -112,10 +113,11 @@ elementwise("isfinite", np.isfinite, NONDIFFERENTIABLE, emit="np.isfinite({0})",
 for _name, _fn, _sym in [("greater", np.greater, ">"), ("greater_equal", np.greater_equal, ">="),
                          ("less", np.less, "<"), ("less_equal", np.less_equal, "<="),
                          ("equal", np.equal, "=="), ("not_equal", np.not_equal, "!=")]:
-    elementwise(_name, _fn, NONDIFFERENTIABLE, arity=2, emit=f"({{0}} {_sym} {{1}})", doc=f"x {_sym} y")
+    elementwise(_name, _fn, NONDIFFERENTIABLE, arity=2, emit=f"({{0}} {_sym} {{1}})", doc=f"x {_sym} y",
+                commutative=_name in ("equal", "not_equal"))
 
 for _name, _fn in [("logical_and", np.logical_and), ("logical_or", np.logical_or), ("logical_xor", np.logical_xor)]:
-    elementwise(_name, _fn, NONDIFFERENTIABLE, arity=2, emit=f"np.{_name}({{0}}, {{1}})",
+    elementwise(_name, _fn, NONDIFFERENTIABLE, arity=2, emit=f"np.{_name}({{0}}, {{1}})", commutative=True,
                 doc=f"np.{_name}; also ``{dict(logical_and='&', logical_or='|', logical_xor='^')[_name]}`` on booleans")
 elementwise("logical_not", np.logical_not, NONDIFFERENTIABLE, emit="np.logical_not({0})",
             doc="np.logical_not; also ``~`` on booleans")
@@ -136,7 +138,8 @@ for _bitwise, _logical in [(np.bitwise_and, "logical_and"), (np.bitwise_or, "log
     NUMPY_API[_bitwise] = _boolean_only(_bitwise, _logical)
 
 elementwise("where", np.where, lambda g, out, c, x, y: (None, np.where(c, g, 0.0), np.where(c, 0.0, g)),
-            arity=3, emit="np.where({0}, {1}, {2})", scalar_emit="({1} if {0} else {2})", doc="select x where cond, else y; gradient to the chosen side")
+            arity=3, emit="np.where({0}, {1}, {2})", scalar_emit="({1} if {0} else {2})", linear=(1, 2),
+            doc="select x where cond, else y; gradient to the chosen side")
 
 
 def sigmoid(x):

@@ -28,7 +28,7 @@ import numpy as np
 
 from graphc.errors import GraphcError, IndexOutOfBoundsError, ShapeError, user_frame
 from graphc.ops import (
-    Aval, Statements, apply, broadcast_shapes, defcomposite, defop, dtype_source, ndim_of, normalize_axis,
+    INDICES, Aval, Statements, apply, broadcast_shapes, defcomposite, defop, dtype_source, ndim_of, normalize_axis,
     shape_of, unsupported,
 )
 from graphc.ops.shape import normalize_index
@@ -164,12 +164,13 @@ def _scatter_add_batch(batched, g, *idx, axis, shape):
     return apply("scatter_add", g, *idx, axis=axis + 1, shape=(shape_of(g)[0],) + tuple(shape))
 
 
-defop("gather", arity=None, reference=_gather, shape=_gather_shape, numpy=(np.take,), parse=_parse_take,
+defop("gather", linear=(0,), raises=INDICES,
+      arity=None, reference=_gather, shape=_gather_shape, numpy=(np.take,), parse=_parse_take,
       adjoint=lambda g, out, x, *idx, axis: (
           (apply("scatter_add", g, *idx, axis=axis, shape=shape_of(x)),) + (None,) * len(idx)),
       emit=_emit_gather, batch=_gather_batch,
       doc="integer-array indexing: x[idx], x[:, idx], x[rows, cols], x[mask], x[np.argmax(x)], np.take")
-defop("scatter_add", arity=None, reference=_scatter_add,
+defop("scatter_add", linear=(0,), raises=INDICES, arity=None, reference=_scatter_add,
       shape=lambda g, *idx, axis, shape: Aval(tuple(shape), g.dtype),
       adjoint=lambda g, out, x, *idx, axis, shape: ((apply("gather", g, *idx, axis=axis),) + (None,) * len(idx)),
       emit=_emit_scatter_add, batch=_scatter_add_batch,

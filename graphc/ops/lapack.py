@@ -139,7 +139,7 @@ def _parse_cholesky(a, upper=False):
     return (_float(a, "cholesky"),), {}
 
 
-defop("cholesky", arity=1, shape=_cholesky_shape, reference=np.linalg.cholesky, adjoint=_cholesky_adjoint,
+defop("cholesky", raises=True, arity=1, shape=_cholesky_shape, reference=np.linalg.cholesky, adjoint=_cholesky_adjoint,
       emit=_lapack_emit("_cholesky3"), batch=_same_rule("cholesky"), numpy=(np.linalg.cholesky,),
       parse=_parse_cholesky, doc="np.linalg.cholesky: the lower Cholesky factor (batched); gradient for symmetric input")
 
@@ -194,7 +194,7 @@ def _solve(a, b):
     return apply("reshape", x, shape=shape_of(x)[:-1]) if isinstance(operands, _VectorSolve) else x
 
 
-defop("solve", arity=2, shape=_solve_shape, reference=np.linalg.solve, adjoint=_solve_adjoint,
+defop("solve", linear=(1,), raises=True, arity=2, shape=_solve_shape, reference=np.linalg.solve, adjoint=_solve_adjoint,
       emit=_lapack_emit("_solve3", arity=2), batch=lambda batched, a, b: apply("solve", *batched_like(batched, (a, b))),
       doc="np.linalg.solve: x with a @ x = b (LU, batched); a 1-d b is a vector")
 
@@ -223,7 +223,7 @@ def _solve_triangular_adjoint(g, x, a, b, lower, trans):
     return ga * (np.tri(n) if lower else np.tri(n).T).astype(ga.dtype), gb
 
 
-defop("solve_triangular", arity=2, shape=_solve_triangular_shape, reference=_solve_triangular_reference,
+defop("solve_triangular", linear=(1,), arity=2, shape=_solve_triangular_shape, reference=_solve_triangular_reference,
       adjoint=_solve_triangular_adjoint, emit=_lapack_emit("_solve_triangular3", arity=2),
       batch=lambda batched, a, b, **attrs: apply("solve_triangular", *batched_like(batched, (a, b)), **attrs),
       doc="op(a) @ x = b for triangular a (op: a or a^T; lower or upper; BLAS trsm, batched)")
@@ -234,7 +234,7 @@ def _inv_shape(a):
     return Aval(a.shape, a.dtype)
 
 
-defop("inv", arity=1, shape=_inv_shape, reference=np.linalg.inv,
+defop("inv", raises=True, arity=1, shape=_inv_shape, reference=np.linalg.inv,
       adjoint=lambda g, x, a: (-apply("matmul", apply("matmul", _swap(x), g), _swap(x)),),
       emit=_lapack_emit("_inv3"), batch=_same_rule("inv"), numpy=(np.linalg.inv,),
       parse=lambda a: ((_float(a, "inv"),), {}), doc="np.linalg.inv: the inverse (batched)")

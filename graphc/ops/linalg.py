@@ -8,8 +8,8 @@ import math
 import numpy as np
 
 from graphc.ops import (
-    Aval, Statements, apply, broadcast_shapes, defcomposite, defop, dtype_source, lift, ndim_of, normalize_axis,
-    probe_dtype, shape_of, unbroadcast, unsupported,
+    LINEAR_EACH, Aval, Statements, apply, broadcast_shapes, defcomposite, defop, dtype_source, lift, ndim_of,
+    normalize_axis, probe_dtype, shape_of, unbroadcast, unsupported,
 )
 from graphc.errors import ShapeError, user_frame
 
@@ -155,7 +155,7 @@ def _matmul_batch(batched, a, b):
     return apply("reshape", apply("matmul", *operands), shape=(size,) + out)
 
 
-defop("matmul", arity=2, shape=_matmul_shape, reference=np.matmul, numpy=(np.matmul,),
+defop("matmul", linear=LINEAR_EACH, arity=2, shape=_matmul_shape, reference=np.matmul, numpy=(np.matmul,),
       adjoint=_matmul_adjoint, emit=_emit_matmul, version=3, batch=_matmul_batch,
       doc="matrix product (a @ b), 1-d operands promoted and batch axes broadcast as NumPy does")
 

@@ -122,7 +122,7 @@ def _sylvester_adjoint(g, x, a, b, q):
     return -apply("matmul", gq, _swap(x)), -apply("matmul", _swap(x), gq), gq
 
 
-defop("solve_sylvester", arity=3, shape=_sylvester_shape, reference=_sylvester_reference,
+defop("solve_sylvester", linear=(2,), arity=3, shape=_sylvester_shape, reference=_sylvester_reference,
       adjoint=_sylvester_adjoint, emit=_lapack_emit("_solve_sylvester3", arity=3),
       batch=lambda batched, a, b, q: apply("solve_sylvester", *batched_like(batched, (a, b, q))),
       doc="scipy.linalg.solve_sylvester: x with a @ x + x @ b = q (Bartels-Stewart: LAPACK gees + trsyl, batched)")
@@ -234,7 +234,7 @@ def _banded_adjoint(g, x, ab, b, l, u):
     return gab * inside.astype(np.dtype(gab.dtype)), gb
 
 
-defop("solve_banded", arity=2, shape=_banded_shape, reference=_banded_reference, adjoint=_banded_adjoint,
+defop("solve_banded", linear=(1,), arity=2, shape=_banded_shape, reference=_banded_reference, adjoint=_banded_adjoint,
       emit=_lapack_emit("_solve_banded3", arity=2, ints=("l", "u")),
       batch=lambda batched, ab, b, **attrs: apply("solve_banded", *batched_like(batched, (ab, b)), **attrs),
       doc="scipy.linalg.solve_banded: a @ x = b, a in (l, u) banded storage (LAPACK gbsv, gtsv if tridiagonal; "

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from graphc.ops import (
-    Aval, apply, batch_along_axis, defcomposite, defop, dtype_source, ndim_of, normalize_axis, shape_of,
+    LINEAR_ALL, Aval, apply, batch_along_axis, defcomposite, defop, dtype_source, ndim_of, normalize_axis, shape_of,
     unsupported,
 )
 
@@ -81,7 +81,8 @@ def _emit_reduction(kind: str):
     return emit
 
 
-defop("sum", arity=1, shape=_sum_shape, reference=np.sum, numpy=(np.sum,), parse=_parse_reduction("sum"),
+defop("sum", linear=LINEAR_ALL,
+      arity=1, shape=_sum_shape, reference=np.sum, numpy=(np.sum,), parse=_parse_reduction("sum"),
       adjoint=lambda g, out, x, axis, keepdims: (_expand(g, shape_of(x), axis, keepdims),),
       emit=_emit_reduction("sum"), batch=batch_along_axis("sum"),
       doc="sum over axes (axis=, keepdims=)")

@@ -19,8 +19,8 @@ import numpy as np
 
 from graphc.errors import ShapeError, user_frame
 from graphc.ops import (
-    NONDIFFERENTIABLE, Aval, Statements, apply, batch_along_axis, defop, dtype_source, ndim_of, normalize_axis,
-    shape_of, unsupported,
+    LINEAR_ALL, NONDIFFERENTIABLE, Aval, Statements, apply, batch_along_axis, defop, dtype_source, ndim_of,
+    normalize_axis, shape_of, unsupported,
 )
 from graphc.ops.reduce import _expand, _parse_reduction, _reduced_shape
 
@@ -164,7 +164,7 @@ def _reversed_cumsum(g, axis):
     return _flip(apply("cumsum", _flip(g, axis), axis=axis), axis)
 
 
-defop("cumsum", arity=1, shape=_scan_shape(np.cumsum), reference=np.cumsum, numpy=(np.cumsum,),
+defop("cumsum", linear=LINEAR_ALL, arity=1, shape=_scan_shape(np.cumsum), reference=np.cumsum, numpy=(np.cumsum,),
       parse=_parse_scan("cumsum"), adjoint=lambda g, out, x, axis: (_reversed_cumsum(g, axis),),
       emit=_emit_along("_cumsum3", "np.empty({dims}, {dtype})"), batch=batch_along_axis("cumsum"),
       doc="running sum along an axis (None flattens); gradient: reversed running sum")
@@ -267,7 +267,7 @@ defop("argsort", arity=1, shape=_index_shape, reference=lambda x, axis: np.argso
       numpy=(np.argsort,), parse=_parse_sort("argsort"), adjoint=NONDIFFERENTIABLE, emit=_emit_sort("argsort"),
       batch=batch_along_axis("argsort"),
       doc="indices that sort along an axis; always stable (ties in index order), int64")
-defop("permute", arity=2, shape=_permute_shape, reference=_permute_reference,
+defop("permute", linear=(0,), arity=2, shape=_permute_shape, reference=_permute_reference,
       adjoint=lambda g, out, x, perm, axis, inverse: (apply("permute", g, perm, axis=axis, inverse=not inverse), None),
       emit=_emit_along("_permute3", "{inverse}"), batch=batch_along_axis("permute"),
       doc="out[j] = x[perm[j]] along an axis (out[perm[j]] = x[j] if inverse); sort's gradient")

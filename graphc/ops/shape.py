@@ -8,7 +8,7 @@ import numpy as np
 from graphc.dims import Dim
 from graphc.errors import ShapeError, user_frame
 from graphc.ops import (
-    Aval, Statements, apply, batch_along_axis, defcomposite, defop, dtype_source, lift, ndim_of,
+    LINEAR_ALL, Aval, Statements, apply, batch_along_axis, defcomposite, defop, dtype_source, lift, ndim_of,
     normalize_axis, shape_of, unbroadcast, unsupported,
 )
 
@@ -30,7 +30,8 @@ def _emit_transpose(x: str, axes: tuple) -> str:
     return f"_transpose({x}, {axes})"
 
 
-defop("transpose", arity=1, reference=np.transpose, numpy=(np.transpose,), parse=_parse_transpose,
+defop("transpose", linear=LINEAR_ALL, view=True,
+      arity=1, reference=np.transpose, numpy=(np.transpose,), parse=_parse_transpose,
       shape=lambda x, axes: Aval(tuple(x.shape[i] for i in axes), x.dtype),
       adjoint=lambda g, out, x, axes: (apply("transpose", g, axes=tuple(np.argsort(axes).tolist())),),
       emit=lambda args, node, ops: _emit_transpose(args[0], node["attrs"]["axes"]),
@@ -69,7 +70,7 @@ def _emit_reshape(args, node, operands):
     return f"_reshape({x}, {new})"  # one compiled helper per rank (codegen/rt_shape.py)
 
 
-defop("reshape", arity=1, reference=np.reshape, numpy=(np.reshape,), parse=_parse_reshape,
+defop("reshape", linear=LINEAR_ALL, view=True, arity=1, reference=np.reshape, numpy=(np.reshape,), parse=_parse_reshape,
       shape=lambda x, shape: Aval(shape, x.dtype),
       adjoint=lambda g, out, x, shape: (apply("reshape", g, shape=shape_of(x)),), emit=_emit_reshape,
       batch=lambda batched, x, shape: apply("reshape", x, shape=shape_of(x)[:1] + tuple(shape)),
@@ -93,7 +94,7 @@ def _broadcast_to_shape(x: Aval, shape):
     return Aval(tuple(shape), x.dtype)
 
 
-defop("broadcast_to", arity=1, reference=np.broadcast_to, numpy=(np.broadcast_to,),
+defop("broadcast_to", linear=LINEAR_ALL, view=True, arity=1, reference=np.broadcast_to, numpy=(np.broadcast_to,),
       parse=lambda a, shape, subok=False: ((a,), {"shape": _shape_argument(shape)}),
       shape=_broadcast_to_shape,
       adjoint=lambda g, out, x, shape: (unbroadcast(g, shape_of(x)),),
@@ -198,13 +199,13 @@ def _scatter(g, index, shape):
     return out
 
 
-defop("getitem", arity=1, reference=lambda x, index: x[numpy_index(index)],
+defop("getitem", linear=LINEAR_ALL, view=True, arity=1, reference=lambda x, index: x[numpy_index(index)],
       shape=lambda x, index: Aval(_index_shape(x.shape, index), x.dtype),
       adjoint=lambda g, out, x, index: (apply("index_scatter", g, index=index, shape=shape_of(x)),),
       emit=_emit_getitem, version=3,
       batch=lambda batched, x, index: apply("getitem", x, index=_all_of_batch_axis(x) + index),
       doc="basic indexing: x[0], x[1:], X[:, ::2], x[None]")
-defop("index_scatter", arity=1, reference=_scatter,
+defop("index_scatter", linear=LINEAR_ALL, arity=1, reference=_scatter,
       shape=lambda g, index, shape: Aval(tuple(shape), g.dtype),
       adjoint=lambda g, out, x, index, shape: (apply("getitem", g, index=index),), emit=_emit_scatter,
       batch=lambda batched, g, index, shape: apply("index_scatter", g, index=_all_of_batch_axis(g) + index,
@@ -242,7 +243,7 @@ def _concatenate_adjoint(g, out, *xs, axis):
     return tuple(cotangents)
 
 
-defop("concatenate", arity=None, reference=lambda *xs, axis: np.concatenate(xs, axis=axis),
+defop("concatenate", linear=LINEAR_ALL, arity=None, reference=lambda *xs, axis: np.concatenate(xs, axis=axis),
       numpy=(np.concatenate,), parse=_parse_concatenate, shape=_concatenate_shape,
       adjoint=_concatenate_adjoint, batch=batch_along_axis("concatenate"),
       emit=lambda args, node, ops: f"_concatenate(({', '.join(args)},), {node['attrs']['axis']})", doc="join arrays along an existing axis")
@@ -298,7 +299,7 @@ def _emit_astype(args, node, operands):
     return f"{target}({args[0]})" if node["shape"] == () else f"{args[0]}.astype({target})"
 
 
-defop("astype", arity=1, elementwise=True, reference=lambda x, dtype: np.asarray(x).astype(dtype),
+defop("astype", linear=(0,), arity=1, elementwise=True, reference=lambda x, dtype: np.asarray(x).astype(dtype),
       shape=lambda x, dtype: Aval(x.shape, np.dtype(dtype)),
       adjoint=lambda g, out, x, dtype: (
           apply("astype", g, dtype=np.dtype(x.dtype).str) if _float_dtype(x.dtype) and _float_dtype(dtype) else None,),
@@ -314,6 +315,6 @@ defop("dim", arity=0, reference=lambda *, size, dtype: np.asarray(int(size), dty
       adjoint=lambda g, out, *, size, dtype: (),  # no operands: nothing to pass the gradient on to
       emit=_emit_dim, scalar_emit=_emit_dim,
       doc="a size of an argument as a number (np.mean's count), read from the argument at run time")
-defop("stop_gradient", arity=1, reference=lambda x: x, shape=lambda x: x,
+defop("stop_gradient", linear=LINEAR_ALL, view=True, arity=1, reference=lambda x: x, shape=lambda x: x,
       adjoint=lambda g, out, x: (None,), elementwise=True, emit="{0}", scalar_emit="{0}",
       doc="identity whose gradient is zero (used by stable softmax/logsumexp)")

@@ -36,7 +36,8 @@ import numpy as np
 
 from graphc.errors import ShapeError, user_frame
 from graphc.ops import (
-    Aval, apply, broadcast_shapes, defcomposite, defop, dtype_source, ndim_of, probe_dtype, shape_of, unsupported,
+    LINEAR_EACH, Aval, apply, broadcast_shapes, defcomposite, defop, dtype_source, ndim_of, probe_dtype, shape_of,
+    unsupported,
 )
 from graphc.ops.manip import flip
 
@@ -136,7 +137,8 @@ def _emit_convolve(args, node, operands):
     return f"_reshape(_convolve3({views[0]}, {views[1]}, {dims}, {target}), {shape})"
 
 
-defop("convolve", arity=2, shape=_convolve_shape, reference=_convolve_reference, adjoint=_convolve_adjoint,
+defop("convolve", linear=LINEAR_EACH,
+      arity=2, shape=_convolve_shape, reference=_convolve_reference, adjoint=_convolve_adjoint,
       emit=_emit_convolve, batch=_convolve_batch,
       doc="N-d convolution by the direct sum, mode 'full' or 'valid' (leading batch_axes paired, not "
           "convolved); its adjoints are convolutions with the other operand flipped")
