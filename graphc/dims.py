@@ -3,15 +3,17 @@
 Tracing an argument of shape ``(256, 64)`` gives its input node the shape ``(Dim(256), Dim(64))``:
 ints equal to those sizes that also remember where they come from ("axis 0 of input %3"). Shape rules
 compute with them as with any int; ``+ - * // %`` of Dims give Dims that remember the arithmetic
-(``n // 2``, ``n * m``), and broadcasting keeps them (:func:`keep_dims`). Everything else (NumPy, the
+(``n // 2``, ``n * m``), and broadcasting keeps them (:func:`keep_dims`), as does basic indexing
+(``x[1:]`` stops at ``n``, ``x[-1]`` is ``n - 1``: ``graphc.ops.shape``). Everything else (NumPy, the
 listings, error messages, the NumPy tier) sees plain ints.
 
 Only while a kernel's source is generated (:func:`rendering`) does a Dim print as the expression that
 reads it from the kernel's own arguments: ``np.empty((256, 10))`` becomes
 ``np.empty((v3.shape[0], 10))``. Two shapes whose generated sources are the same text then share one
-module, one Numba dispatcher and its machine code (the cache key hashes the source). A size that lost
-its origin (through NumPy, ``slice.indices`` or a folded constant) prints as a number, which only
-makes the source, and so the kernel, specific to that size: never wrong, only less shared.
+module, one Numba dispatcher and its machine code (the cache key hashes the source). That is safe
+because every shape's source comes from its own trace: a kernel only ever runs shapes whose trace wrote
+exactly its text. A size that lost its origin (through NumPy or a folded constant) prints as a number,
+which only makes the source, and so the kernel, specific to that size: never wrong, only less shared.
 
 Sizes 0 and 1 are never Dims: they change broadcasting and indexing, so they stay in the code.
 A Dim of another trace (a graph inlined from an inner transformation) prints as a number too: its

@@ -5,8 +5,8 @@ import math
 
 import numpy as np
 
-from graphc.dims import Dim
-from graphc.errors import ShapeError, user_frame
+from graphc.dims import Dim, render
+from graphc.errors import GraphcInternalError, ShapeError, user_frame
 from graphc.ops import (
     LINEAR_ALL, Aval, Statements, apply, batch_along_axis, defcomposite, defop, dtype_source, lift, ndim_of,
     normalize_axis, shape_of, unbroadcast, unsupported,
@@ -125,18 +125,67 @@ def normalize_index(index, shape: tuple) -> tuple:
             if not -shape[dim] <= entry < shape[dim]:
                 raise ShapeError(f"index {entry} is out of bounds for axis {dim} with size {shape[dim]}",
                                  user_frame())
-            out.append(int(entry) % shape[dim])
+            out.append(int(entry) + shape[dim] if entry < 0 else int(entry))  # x[-1] of a Dim axis: n - 1
             dim += 1
         elif isinstance(entry, slice) and all(
                 v is None or isinstance(v, (int, np.integer)) for v in (entry.start, entry.stop, entry.step)):
-            bounds = entry.indices(shape[dim])
+            bounds = _slice_bounds(entry, shape[dim])
             # An empty slice is spelled 0:0:1: a start of -1 left by indices() would mean "the last".
-            out.append(("s",) + (bounds if len(range(*bounds)) else (0, 0, 1)))
+            out.append(("s",) + (bounds if len(range(*map(int, bounds))) else (0, 0, 1)))
             dim += 1
         else:
             raise unsupported(f"indexing with {type(entry).__name__}",
                               "graphc supports integers, static slices, None and '...'")
     return tuple(out)
+
+
+def _slice_bounds(entry: slice, n: int) -> tuple:
+    """``entry.indices(n)``, with the arithmetic on ``n`` kept where ``n`` is a Dim (graphc.dims): ``x[1:]``
+    of an argument's axis stops at that axis's size and ``x[:-1]`` one before it, read at run time, so
+    the kernel serves every length. The values, and the checks (a zero step), are ``slice.indices``'s."""
+    start, stop, step = entry.indices(int(n))
+    if not isinstance(n, Dim):
+        return start, stop, step
+    # CPython's rule (PySlice_AdjustIndices): a negative bound counts from the end, then both are
+    # clamped to [lower, upper]; the defaults are the ends the step runs from and to.
+    lower, upper = (-1, n - 1) if step < 0 else (0, n)
+
+    def adjust(given, default):
+        if given is None:
+            return default
+        given = int(given)
+        if given < 0:
+            return given + n if given + int(n) >= 0 else lower
+        return upper if given >= int(n) else given
+
+    kept = adjust(entry.start, upper if step < 0 else 0), adjust(entry.stop, lower if step < 0 else upper), step
+    if tuple(map(int, kept)) != (start, stop, step):
+        raise GraphcInternalError(f"slice {entry} of a size-{int(n)} axis normalized to {kept}")
+    return kept
+
+
+def _counted_from(bound: int):
+    """The Dim a slice bound counts from (``n`` of ``n``, ``n - 1``, ``-3 + n`` as :func:`_slice_bounds`
+    makes them; any other Dim is its own), or None for a plain int."""
+    if not isinstance(bound, Dim):
+        return None
+    symbol, left, right = bound.form if bound.form[0] in ("+", "-") else (None, None, None)
+    if symbol == "+" and type(left) is int and isinstance(right, Dim):
+        return right
+    if symbol == "-" and isinstance(left, Dim) and type(right) is int:
+        return left
+    return bound
+
+
+def _slice_length(start: int, stop: int, step: int) -> int:
+    """``len(range(start, stop, step))``, as arithmetic on Dims where a bound is one (sizes 0 and 1 stay
+    plain ints, as everywhere: they change broadcasting)."""
+    count = len(range(int(start), int(stop), step))
+    start_base, stop_base = _counted_from(start), _counted_from(stop)
+    if count <= 1 or start_base is stop_base or (
+            start_base is not None and stop_base is not None and start_base.form == stop_base.form):
+        return count  # no Dim, or both bounds a fixed distance from one (x[-3:]: 3 at every length)
+    return (stop - start + (step - 1)) // step if step > 0 else (start - stop + (-step - 1)) // -step
 
 
 def numpy_index(index: tuple) -> tuple:
@@ -147,7 +196,17 @@ def numpy_index(index: tuple) -> tuple:
 
 
 def _index_shape(shape: tuple, index: tuple) -> tuple:
-    return np.broadcast_to(np.zeros(()), shape)[numpy_index(index)].shape
+    """The shape of ``x[index]`` for a normalized basic index, keeping the Dims of the axes it keeps."""
+    out, dim = [], 0
+    for e in index:
+        if e is None:
+            out.append(1)
+        elif isinstance(e, tuple):
+            out.append(_slice_length(*e[1:]))
+            dim += 1
+        else:
+            dim += 1
+    return tuple(out) + tuple(shape[dim:])
 
 
 def index_source(index: tuple) -> str:
@@ -156,11 +215,11 @@ def index_source(index: tuple) -> str:
     for e in index:
         if e is None:
             parts.append("None")
-        elif isinstance(e, tuple):
-            stop = "" if e[2] < 0 else int(e[2])
-            parts.append(f"{int(e[1])}:{stop}:{int(e[3])}")
+        elif isinstance(e, tuple):  # a bound that is a Dim prints as the size it reads (graphc.dims)
+            stop = "" if e[2] < 0 else render(e[2])
+            parts.append(f"{render(e[1])}:{stop}:{int(e[3])}")
         else:
-            parts.append(str(int(e)))
+            parts.append(render(e))
     return ", ".join(parts) + ("," if len(parts) == 1 else "")
 
 

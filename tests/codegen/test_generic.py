@@ -102,6 +102,53 @@ def test_every_shape_gets_its_own_answer(fun, shapes):
         np.testing.assert_allclose(grad, want_grad, rtol=1e-11, atol=1e-14)
 
 
+def _slices(x):
+    return (np.sum(x[1:] * x[:-1]) + x[-1] * x[0] + np.sum(x[-3:] ** 2) + np.sum(x[::2] * 1.5)
+            + np.sum(x[::-1] * x) + np.sum(x[-2::-2]) + np.sum(x[:5] ** 3) + np.sum(x[5:]))
+
+
+def test_slices_counted_from_the_end_read_the_length_at_run_time():
+    # x[1:], x[:-1], x[-1], x[::2]: bounds and lengths that follow the argument's size are read from it,
+    # so lengths past the literal bounds (x[:5], x[5:], x[-3:]) run one kernel. Shorter ones, where a
+    # bound is clipped, and those where two slices happen to have one length (x[::2] and x[5:] at 11),
+    # and so fuse into one loop, generate other code. Each length's answer is checked against the reference.
+    rng = np.random.default_rng(2)
+    vg = graphc.value_and_grad(_slices, tiered=False)
+    for n in (2, 3, 4, 5, 6, 11, 12, 13, 15, 17):
+        x = rng.normal(size=n)
+        value, grad = vg(x)
+        want_value, want_grad = _reference(_slices, 0, (x,))
+        np.testing.assert_allclose(value, want_value, rtol=1e-12)
+        np.testing.assert_allclose(grad, want_grad, rtol=1e-11, atol=1e-14)
+    lowered = [vg.lower(np.ones(n)) for n in (13, 15, 17)]
+    assert all(low.kernel.dispatcher is lowered[0].kernel.dispatcher for low in lowered)
+    assert "v0[1:v0.shape[0]:1" in lowered[0].source  # x[1:]'s stop is read, not pasted in
+    before = _compiles()
+    matrix = graphc.grad(lambda X: np.sum(X[1:, :-1] * X[:-1, 1:]), tiered=False)
+    shapes = [(3, 4), (5, 7), (4, 3)]
+    for shape in shapes:
+        X = rng.normal(size=shape)
+        want = np.zeros(shape)
+        want[1:, :-1] += X[:-1, 1:]
+        want[:-1, 1:] += X[1:, :-1]
+        np.testing.assert_allclose(matrix(X), want, rtol=1e-14)
+    assert _compiles() == before + 1
+
+
+def test_a_batched_slice_reads_the_batch_length():
+    # vmap puts the batch axis in front of every index; its length used to be pasted in.
+    per_example = graphc.vmap(graphc.grad(lambda x: np.sum(x[1:] * x[:-1])))
+    f = graphc.jit(per_example, tiered=False)
+    before = _compiles()
+    for batch in (8, 9, 3):
+        X = np.arange(batch * 5.0).reshape(batch, 5)
+        want = np.zeros_like(X)
+        want[:, :-1] += X[:, 1:]
+        want[:, 1:] += X[:, :-1]
+        np.testing.assert_allclose(f(X), want, rtol=1e-14)
+    assert _compiles() == before + 1
+
+
 def test_scan_length_is_read_at_run_time():
     def loss(W, h0, xs):
         def step(h, x):
