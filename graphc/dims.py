@@ -16,8 +16,9 @@ exactly its text. A size that lost its origin (through NumPy or a folded constan
 which only makes the source, and so the kernel, specific to that size: never wrong, only less shared.
 
 Sizes 0 and 1 are never Dims: they change broadcasting and indexing, so they stay in the code.
-A Dim of another trace (a graph inlined from an inner transformation) prints as a number too: its
-expression would name that trace's arguments.
+A Dim of another trace prints as a number too: its expression would name that trace's arguments. A
+graph an inner transformation traced (``jit(grad(f))``) is replayed into the caller's with the Dims of
+its nodes' attributes rebuilt from the caller's arguments (:func:`substitute`), so it stays generic.
 """
 from __future__ import annotations
 
@@ -70,8 +71,8 @@ def _arithmetic(symbol: str, fn, reflected: bool = False):
     return method
 
 
-for _symbol, _fn in (("+", operator.add), ("-", operator.sub), ("*", operator.mul), ("//", operator.floordiv),
-                     ("%", operator.mod)):
+_OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv, "%": operator.mod}
+for _symbol, _fn in _OPERATORS.items():
     _name = _fn.__name__.strip("_")
     setattr(Dim, f"__{_name}__", _arithmetic(_symbol, _fn))
     setattr(Dim, f"__r{_name}__", _arithmetic(_symbol, _fn, reflected=True))
@@ -92,6 +93,25 @@ def keep_dims(result: tuple, *shapes) -> tuple:
             if isinstance(shape[-i], Dim) and not isinstance(out[-i], Dim) and shape[-i] == out[-i]:
                 out[-i] = shape[-i]
     return tuple(out)
+
+
+def substitute(value, sizes: dict):
+    """``value`` (an attribute: ints, Dims, tuples, lists, dicts, slices) with every Dim rebuilt from
+    ``sizes``: an argument size's form -> the size to use in its place. A graph traced by an inner
+    transformation and replayed into the caller's (``graphc.tracer.inline``) so reads the caller's
+    arguments; Dims of other arguments stay as they are."""
+    if isinstance(value, Dim):
+        if value.form[0] == "arg":
+            return sizes.get(value.form, value)
+        symbol, left, right = value.form
+        return _OPERATORS[symbol](substitute(left, sizes), substitute(right, sizes))
+    if type(value) is tuple or type(value) is list:
+        return type(value)(substitute(v, sizes) for v in value)
+    if type(value) is dict:
+        return {k: substitute(v, sizes) for k, v in value.items()}
+    if isinstance(value, slice):
+        return slice(*(substitute(v, sizes) for v in (value.start, value.stop, value.step)))
+    return value
 
 
 def mentions_dim(value) -> bool:

@@ -16,7 +16,7 @@ import weakref
 
 import numpy as np
 
-from graphc.dims import Dim, argument_shape, new_scope
+from graphc.dims import Dim, argument_shape, new_scope, substitute
 from graphc.errors import (
     EscapedTracerError, SignatureError, TracerBoolConversionError, TracerConversionError, TracingError,
     user_frame,
@@ -482,8 +482,14 @@ def trace_function(fun, args: tuple, kwargs: dict | None = None, parent: Graph |
 
 
 def inline(graph: Graph, args: list) -> list:
-    """Replay ``graph`` on ``args`` (tracers of the graph being built); returns its outputs there."""
+    """Replay ``graph`` on ``args`` (tracers of the graph being built); returns its outputs there.
+
+    Sizes in the replayed nodes' attributes (a slice's bound, a scatter's shape) that ``graph`` read from
+    its own arguments are read from ``args``' instead, so the kernel stays shape-generic (graphc.dims)."""
     values: dict[int, object] = dict(zip(graph.inputs, args))
+    sizes = {inner.form: outer for node, arg in zip(graph.inputs, args)
+             for inner, outer in zip(graph[node]["shape"], arg.shape if isinstance(arg, Tracer) else np.shape(arg))
+             if isinstance(inner, Dim) and inner.form[0] == "arg"}
     for node in graph.topo_order():
         data = graph[node]
         if data["op"] == "constant":
@@ -491,5 +497,6 @@ def inline(graph: Graph, args: list) -> list:
         elif data["op"] == "unpack":  # the replayed node of several results gave all of them at once
             values[node] = values[graph.operands(node)[0]][data["attrs"]["index"]]
         elif data["op"] != "input":
-            values[node] = apply(data["op"], *(values[u] for u in graph.operands(node)), **data["attrs"])
+            attrs = substitute(data["attrs"], sizes) if sizes else data["attrs"]
+            values[node] = apply(data["op"], *(values[u] for u in graph.operands(node)), **attrs)
     return [values[n] for n in graph.outputs]

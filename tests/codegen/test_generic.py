@@ -149,6 +149,20 @@ def test_a_batched_slice_reads_the_batch_length():
     assert _compiles() == before + 1
 
 
+def test_a_transformation_replayed_inside_jit_reads_the_callers_sizes():
+    # jit(grad(f)), JAX's idiom: grad's graph is traced on its own and replayed into jit's, and the sizes
+    # in its nodes (x[1:]'s bound, the scatter of its gradient) must then read jit's argument.
+    f = graphc.jit(graphc.grad(lambda x: np.sum(x[1:] * x[:-1])), tiered=False)
+    before = _compiles()
+    for n in (6, 7, 9):
+        x = np.linspace(-1.0, 1.0, n)
+        want = np.zeros(n)
+        want[:-1] += x[1:]
+        want[1:] += x[:-1]
+        np.testing.assert_allclose(f(x), want, rtol=1e-14)
+    assert _compiles() == before + 1
+
+
 def test_scan_length_is_read_at_run_time():
     def loss(W, h0, xs):
         def step(h, x):
