@@ -234,6 +234,7 @@ class custom_vjp(_Custom):  # noqa: N801 -- JAX's name
         outs, residuals = out[:out_tree.num_leaves], out[out_tree.num_leaves:]
         outs = [_as_array(v, "the value") for v in outs]
         residuals = [_as_array(v, "a residual") for v in residuals]
+        self._check_value(fixed, dynamic, len(args), out_tree, outs, name)
 
         arg_avals = [_aval(v) for v in leaves]
         arg_trees = list(tree_flatten(dynamic)[1].children)
@@ -254,6 +255,25 @@ class custom_vjp(_Custom):  # noqa: N801 -- JAX's name
         # Forward mode transposes the rule: only a rule linear in its cotangents has a transpose.
         linear = linear_in(rule, rule.inputs[len(rule.inputs) - len(outs):])
         return self._mark(outs, residuals, rule, consts, leaves, closures, out_tree, linear)
+
+
+    def _check_value(self, fixed: dict, dynamic: tuple, count: int, out_tree: TreeDef, outs: list, name: str):
+        """JAX's check: the fwd rule's value has the function's structure, shapes and dtypes (a wrong one
+        would reach the caller's code and bwd's cotangent). It traces the function on its own, so it
+        checks only where the function traces: a rule may stand in for code graphc cannot trace."""
+        leaves, tree = tree_flatten(dynamic)
+        try:
+            traced = trace_function(lambda *d: self.fun(*_merged(fixed, d, count)),
+                                    tree_unflatten(tree, [_as_array(v, "argument") for v in leaves]),
+                                    parent=current_graph())
+        except Exception:  # noqa: BLE001 -- nothing to compare with; the rule's own value stands
+            return
+        wanted = [type_name(traced[n]["shape"], traced[n]["dtype"]) for n in traced.outputs]
+        got = [type_name(v.shape, v.dtype) for v in outs]
+        if traced.out_tree != out_tree or got != wanted:
+            shown = lambda tree, types: types[0] if tree.kind == "leaf" else f"{tree!r} of {', '.join(types)}"  # noqa: E731
+            raise CustomRuleError(f"{name} returns a value of {shown(out_tree, got)}, but {_fn_name(self.fun)} "
+                                  f"returns {shown(traced.out_tree, wanted)}", user_frame())
 
 
 def _describe(value) -> str:

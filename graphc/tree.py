@@ -32,8 +32,11 @@ class TreeDef(NamedTuple):
             return "*"
         if self.kind == "none":
             return "None"
-        inner = ", ".join(repr(c) if self.kind != "dict" else f"{k!r}: {c!r}"
-                          for k, c in zip(self.keys, self.children))
+        if self.kind == "dict":
+            inner = ", ".join(f"{k!r}: {c!r}" for k, c in zip(self.keys, self.children))
+        else:  # a tuple of one is written (*,), as Python writes it
+            inner = ", ".join(repr(c) for c in self.children) + ("," if self.kind == "tuple" and len(self.children) == 1
+                                                                   else "")
         return {"tuple": "({})", "list": "[{}]", "dict": "{{{}}}"}[self.kind].format(inner)
 
     @property

@@ -143,6 +143,28 @@ def test_custom_vjp_errors_name_the_rule_and_the_line():
         graphc.grad(undefined)(1.0)
 
 
+def test_custom_vjp_fwd_must_give_the_functions_value_type():
+    # As in JAX: fwd's value must have the structure, shapes and dtypes of the function's own.
+    square = graphc.custom_vjp(lambda x: x * x)
+    square.defvjp(lambda x: (np.stack([x * x, x]), x), lambda x, g: (2 * x * g,))
+    with pytest.raises(CustomRuleError, match=r"value of f64\[2,3\], but .* returns f64\[3\].*test_custom.py:\d+"):
+        graphc.grad(lambda x: np.sum(square(x)))(np.ones(3))
+    square.defvjp(lambda x: ((x * x, x), x), lambda x, g: (2 * x * g,))
+    with pytest.raises(CustomRuleError, match=r"value of \(\*, \*\) of f64\[3\], f64\[3\], but .* returns f64\[3\]"):
+        graphc.jit(lambda x: square(x))(np.ones(3))
+    square.defvjp(lambda x: ((x * x).astype(np.float32), x), lambda x, g: (2 * x * g,))
+    with pytest.raises(CustomRuleError, match=r"f32\[3\], but .* returns f64\[3\]"):
+        graphc.jit(lambda x: square(x))(np.ones(3))
+    square.defvjp(lambda x: (x * x, x), lambda x, g: (2 * x * g,))
+    np.testing.assert_allclose(graphc.grad(lambda x: np.sum(square(x)))(np.arange(3.0)), [0.0, 2.0, 4.0])
+
+
+def test_a_custom_vjp_rule_may_stand_in_for_a_function_graphc_cannot_trace():
+    opaque = graphc.custom_vjp(lambda x: np.asarray(float(x)) * 2.0)  # float() of a tracer does not trace
+    opaque.defvjp(lambda x: (x * 2.0, None), lambda r, g: (2.0 * g,))
+    assert graphc.grad(opaque)(1.5) == 2.0
+
+
 def test_custom_vjp_closing_over_a_differentiated_value_is_an_error():
     def outer(w):
         scaled = graphc.custom_vjp(lambda x: x * w)

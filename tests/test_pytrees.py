@@ -47,6 +47,13 @@ def test_hessian_of_a_dict_argument_is_a_dict_of_dicts(rng):
     assert H["b"]["b"] == 0.0
 
 
+def test_structures_print_as_python_writes_them():
+    # Error messages show structures ("returns (*, *) where the initial value has structure *").
+    for value, shown in [(1.0, "*"), ((1.0, 2.0), "(*, *)"), ((1.0,), "(*,)"), ([1.0, (2.0, None)], "[*, (*, None)]"),
+                         ({"a": 1.0, "b": [2.0]}, "{'a': *, 'b': [*]}"), ((), "()")]:
+        assert repr(graphc.tree_flatten(value)[1]) == shown
+
+
 def test_signature_cache_keys_on_the_structure():
     f = graphc.jit(lambda t: t)
     assert f((1.0, 2.0)) == (1.0, 2.0)
