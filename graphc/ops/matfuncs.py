@@ -150,7 +150,7 @@ def _sqrtm_one(a):
     return x
 
 
-defop("sqrtm", arity=1, shape=_sqrtm_shape, reference=lambda a: _per_matrix(_sqrtm_one, a.dtype, a),
+defop("sqrtm", raises=True, arity=1, shape=_sqrtm_shape, reference=lambda a: _per_matrix(_sqrtm_one, a.dtype, a),
       adjoint=lambda g, x, a: (apply("solve_sylvester", _swap(x), _swap(x), g),),  # X^T Abar + Abar X^T = Xbar
       emit=_lapack_emit("_sqrtm3"), batch=_same_rule("sqrtm"),
       doc="scipy.linalg.sqrtm: the principal square root, real (a negative real eigenvalue raises; batched)")
@@ -234,7 +234,7 @@ def _banded_adjoint(g, x, ab, b, l, u):
     return gab * inside.astype(np.dtype(gab.dtype)), gb
 
 
-defop("solve_banded", linear=(1,), arity=2, shape=_banded_shape, reference=_banded_reference, adjoint=_banded_adjoint,
+defop("solve_banded", linear=(1,), raises=True, arity=2, shape=_banded_shape, reference=_banded_reference, adjoint=_banded_adjoint,
       emit=_lapack_emit("_solve_banded3", arity=2, ints=("l", "u")),
       batch=lambda batched, ab, b, **attrs: apply("solve_banded", *batched_like(batched, (ab, b)), **attrs),
       doc="scipy.linalg.solve_banded: a @ x = b, a in (l, u) banded storage (LAPACK gbsv, gtsv if tridiagonal; "

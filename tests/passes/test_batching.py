@@ -142,6 +142,25 @@ def test_guarded_branches_and_loops_with_traced_indices_run_one_example_at_a_tim
         np.ones(4), np.array([4, 2]), np.array([1, 2])), [4.0, 2.0])
 
 
+def test_guarded_branches_with_a_value_that_raises_run_one_example_at_a_time():
+    # sqrtm of a matrix with a negative eigenvalue raises (ComplexResultError), as does a singular banded
+    # solve: both are declared OpDef.raises, so a branch an example does not take never runs on it.
+    import graphc.scipy.linalg as gl
+
+    def root(a):
+        return graphc.cond(a[0, 0] > 0, lambda m: gl.sqrtm(m), lambda m: m * 0.0, a)
+
+    A = np.stack([np.eye(2) * 4.0, -np.eye(2)])
+    np.testing.assert_allclose(graphc.vmap(root, tiered="numpy")(A), [np.eye(2) * 2.0, np.zeros((2, 2))])
+
+    def banded(ab, b):
+        return graphc.cond(ab[1, 0] != 0, lambda ab: gl.solve_banded((1, 1), ab, b), lambda ab: b, ab)
+
+    bands = np.stack([np.array([[0.0, 1.0, 1.0], [2.0, 2.0, 2.0], [1.0, 1.0, 0.0]]), np.zeros((3, 3))])
+    got = graphc.vmap(banded, in_axes=(0, None), tiered="numpy")(bands, np.ones(3))
+    np.testing.assert_allclose(got, [gl.solve_banded((1, 1), bands[0], np.ones(3)), np.ones(3)], rtol=1e-14)
+
+
 def test_a_negative_integer_predicate_is_true_everywhere():
     def f(p, x):
         return graphc.cond(p, lambda x: x + 1.0, lambda x: x - 1.0, x)
