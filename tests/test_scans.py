@@ -148,7 +148,9 @@ def test_argmax_index_picks_the_max(rng):
 
 # ---- dtypes as NumPy: integers widen, float32 stays -----------------------------------------------
 @pytest.mark.parametrize("fn", [np.cumsum, np.cumprod, np.prod, lambda x: np.prod(x, axis=0),
-                                lambda x: np.cumsum(x, axis=1), np.var, np.std, lambda x: np.gradient(x, axis=1), np.diff])
+                                lambda x: np.cumsum(x, axis=1), np.var, np.std, lambda x: np.gradient(x, axis=1),
+                                np.diff, np.median, lambda x: np.quantile(x, 0.25, axis=1),
+                                lambda x: np.percentile(x, [10, 90])])
 @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.float32])
 def test_dtypes_match_numpy(fn, dtype):
     x = np.arange(1, 7, dtype=dtype).reshape(2, 3)
@@ -184,6 +186,23 @@ def test_var_with_ddof_at_least_n_is_inf_or_nan_as_numpy(rng):
             assert out == np.inf
 
 
+# ---- median and quantiles --------------------------------------------------------------------------
+def test_a_nan_makes_the_median_and_quantiles_nan_as_numpy():
+    x = np.array([[1.0, np.nan, 3.0, 0.5], [2.0, 1.0, 4.0, 3.0]])
+    for fn in (lambda x: np.median(x, axis=1), lambda x: np.quantile(x, [0.1, 0.9], axis=1), np.median):
+        for out in both(fn, x):
+            np.testing.assert_array_equal(out, fn(x), strict=True)
+
+
+def test_median_and_quantile_gradients_go_to_the_order_statistics_they_read():
+    x = np.array([3.0, 1.0, 4.0, 1.5, 9.0, 2.0])  # sorted: 1, 1.5, 2, 3, 4, 9
+    np.testing.assert_array_equal(graphc.grad(np.median)(x), [0.5, 0, 0, 0, 0, 0.5])
+    # position (6 - 1) * 0.3 = 1.5: halfway between 1.5 (x[3]) and 2 (x[5])
+    np.testing.assert_allclose(graphc.grad(lambda x: np.quantile(x, 0.3))(x), [0, 0, 0, 0.5, 0, 0.5], atol=1e-15)
+    q30 = lambda x: np.quantile(x, 0.3)  # noqa: E731
+    np.testing.assert_allclose(graphc.grad(q30)(x), fd_gradient(q30, x), atol=1e-8)
+
+
 # ---- errors ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("fn, shape", [
     (lambda x: np.argmax(x, axis=0), (0, 3)),
@@ -199,6 +218,12 @@ def test_var_with_ddof_at_least_n_is_inf_or_nan_as_numpy(rng):
     (lambda x: np.argmax(x, axis=1), ()),
     (lambda x: np.gradient(x, np.arange(3.0)), (3,)),
     (lambda x: np.var(x, out=np.empty(())), (3,)),
+    (lambda x: np.quantile(x, 1.5), (3,)),
+    (lambda x: np.percentile(x, [-1, 50]), (3,)),
+    (lambda x: np.quantile(x, 0.5, method="nearest"), (3,)),
+    (lambda x: np.quantile(x, x[0] * 0.0), (3,)),  # a traced q
+    (lambda x: np.median(x), (0,)),
+    (lambda x: np.median(x, out=np.empty(())), (3,)),
 ])
 def test_unsupported_or_invalid_arguments_raise_graphc_errors(fn, shape):
     with pytest.raises(graphc.GraphcError):

@@ -1,4 +1,5 @@
-"""Statistics and differences as composites of the scans and shape primitives: var, std, diff, gradient."""
+"""Statistics and differences as composites of the scans and shape primitives: var, std, quantile,
+percentile, median, diff, gradient."""
 from __future__ import annotations
 
 import math
@@ -107,7 +108,94 @@ def gradient(f, *varargs, axis=None, edge_order=1):
     return results[0] if len(results) == 1 else tuple(results)
 
 
+def _order_statistics(a, axis, name: str):
+    """``a`` sorted along ``axis`` (None: all axes), those axes moved last and made one; integers as
+    float64, as NumPy averages them. Returns the sorted values and the axes (normalized)."""
+    nd = ndim_of(a)
+    axes = normalize_axis(axis, nd, name)
+    if np.dtype(a.dtype if hasattr(a, "dtype") else np.result_type(a)).kind in "biu":
+        a = apply("astype", a, dtype=np.dtype(np.float64).str)
+    kept = [i for i in range(nd) if i not in axes]
+    shape = shape_of(a)
+    if axes != tuple(range(nd - len(axes), nd)):
+        a = apply("transpose", a, axes=tuple(kept) + axes)
+    if len(axes) != 1:
+        a = apply("reshape", a, shape=tuple(shape[i] for i in kept) + (_count(a, tuple(range(len(kept), nd))),))
+    if _count(a, (ndim_of(a) - 1,)) == 0:
+        raise ShapeError(f"np.{name} of an empty array (NumPy gives NaN with a warning)", user_frame())
+    return np.sort(a, axis=-1), axes  # through np.sort's parse, which makes the axis non-negative
+
+
+def _at(sorted_values, k: int):
+    return sorted_values[..., k]
+
+
+def _with_kept_dims(value, a, axes: tuple, lead: tuple = ()):
+    """``value`` (``lead`` axes, then ``a``'s axes outside ``axes``) with ``axes`` back as size 1."""
+    return apply("reshape", value, shape=lead + tuple(1 if i in axes else n for i, n in enumerate(shape_of(a))))
+
+
+def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *,
+             weights=None, interpolation=None):
+    """``np.quantile`` with NumPy's default method, 'linear': the values sorted along the axes, then
+    between the two around position (n - 1) q, by NumPy's own formula (``a + (b - a) t``, or
+    ``b - (b - a)(1 - t)`` from t = 0.5). A NaN along the axes gives NaN. The gradient goes to those two
+    elements (through sort's), as JAX's. ``q`` is a number or an array of them, not a traced value."""
+    if out is not None or weights is not None or interpolation is not None:
+        raise unsupported("np.quantile / np.percentile / np.median with out=, weights= or interpolation=")
+    if method != "linear":
+        raise unsupported(f"np.quantile with method={method!r}", "method='linear' (NumPy's default) is supported")
+    if hasattr(q, "graph"):
+        raise unsupported("np.quantile with a traced q", "pass q as a number or a NumPy array")
+    # NumPy's result type: a Python number q leaves a's; a floating array or NumPy scalar joins in.
+    strong = type(q) not in (int, float) and np.asarray(q).dtype.kind == "f"
+    q_dtype, q = np.asarray(q).dtype, np.asarray(q, np.float64)
+    if not np.all((q >= 0) & (q <= 1)):
+        raise ShapeError("quantiles must be in the range [0, 1] (percentiles in [0, 100])", user_frame())
+    s, axes = _order_statistics(a, axis, "quantile")
+    if strong and np.result_type(s.dtype, q_dtype) != s.dtype:  # NumPy interpolates in the wider type
+        s = apply("astype", s, dtype=np.result_type(s.dtype, q_dtype).str)
+    n = shape_of(s)[-1]
+    results = []
+    for t in q.ravel():
+        position = (n - 1) * float(t)
+        low = int(math.floor(position))
+        high, fraction = min(low + 1, n - 1), position - low
+        lo, hi = _at(s, low), _at(s, high)
+        step = hi - lo
+        value = hi - step * (1.0 - fraction) if fraction >= 0.5 else lo + step * fraction
+        results.append(np.where(np.isnan(_at(s, n - 1)), _at(s, n - 1), value))  # NaN sorts last
+    value = results[0] if q.ndim == 0 else apply("reshape", np.stack(results), shape=q.shape + shape_of(results[0]))
+    return _with_kept_dims(value, a, axes, q.shape) if keepdims else value
+
+
+def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *,
+               weights=None, interpolation=None):
+    """``np.percentile``: :func:`quantile` at ``q / 100``."""
+    if hasattr(q, "graph"):
+        raise unsupported("np.percentile with a traced q", "pass q as a number or a NumPy array")
+    dtype = np.dtype(a.dtype if hasattr(a, "dtype") else np.result_type(a))
+    hundred = dtype.type(100) if dtype.kind == "f" else 100  # NumPy's division, for NumPy's result type
+    q = np.true_divide(q if type(q) in (int, float) else np.asanyarray(q), hundred)
+    return quantile(a, q, axis, out, overwrite_input, method, keepdims, weights=weights, interpolation=interpolation)
+
+
+def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    """``np.median``: the middle of the sorted values, or the mean of the two middle ones, as NumPy
+    computes it; NaN where the axes hold one. The gradient goes to the middle element(s)."""
+    if out is not None:
+        raise unsupported("np.median with out=")
+    s, axes = _order_statistics(a, axis, "median")
+    n = shape_of(s)[-1]
+    middle = _at(s, n // 2) if n % 2 else (_at(s, n // 2 - 1) + _at(s, n // 2)) / 2.0
+    value = np.where(np.isnan(_at(s, n - 1)), _at(s, n - 1), middle)  # NaN sorts last
+    return _with_kept_dims(value, a, axes) if keepdims else value
+
+
 defcomposite((np.var,), var)
 defcomposite((np.std,), std)
 defcomposite((np.diff,), diff)
 defcomposite((np.gradient,), gradient)
+defcomposite((np.quantile,), quantile)
+defcomposite((np.percentile,), percentile)
+defcomposite((np.median,), median)

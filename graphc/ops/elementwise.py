@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.ops import (
-    LINEAR_ALL, LINEAR_EACH, NONDIFFERENTIABLE, NONZERO, NUMPY_API, POSITIVE, REAL, UNIT, apply, defop,
-    elementwise_shape, unsupported,
+    LINEAR_ALL, LINEAR_EACH, NONDIFFERENTIABLE, NONZERO, NUMPY_API, POSITIVE, REAL, UNIT, apply, defcomposite,
+    defop, elementwise_shape, unsupported,
 )
 
 
@@ -108,6 +108,18 @@ elementwise("relu", _relu, lambda g, out, x: (np.where(x > 0, g, 0.0),), numpy=(
             emit="np.maximum({0}, {dtype}(0))", doc="graphc.relu: max(x, 0); gradient 0 at 0")
 elementwise("isfinite", np.isfinite, NONDIFFERENTIABLE, emit="np.isfinite({0})",
             doc="not inf and not NaN")
+
+
+def _isnan(x):
+    return np.not_equal(x, x)  # only NaN differs from itself
+
+
+def _isinf(x):
+    return np.logical_and(np.logical_not(np.isfinite(x)), np.equal(x, x))
+
+
+defcomposite((np.isnan,), _isnan)
+defcomposite((np.isinf,), _isinf)
 
 # ---- comparisons and selection -----------------------------------------------------------------
 for _name, _fn, _sym in [("greater", np.greater, ">"), ("greater_equal", np.greater_equal, ">="),

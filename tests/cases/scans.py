@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.ops import NONZERO, POSITIVE, apply
-from op_cases import INTS, case, reductions
+from op_cases import INTS, SPECIAL, case, reductions
 
 
 def _np_linrec(a, b, axis=-1, reverse=False):
@@ -159,6 +159,18 @@ COMPOSITE_CASES = [
     case(lambda x: np.std(x, axis=1, ddof=1), (3, 4), id="np.std-axis1-ddof1"),
     case(lambda x: np.std(x, axis=0, keepdims=True), (4, 2), id="np.std-keepdims"),
     case(lambda x: x.std(axis=-1), (2, 3, 4), id="method-std"),
+    # median, quantile, percentile: order statistics of a sort, NumPy's 'linear' interpolation.
+    case(lambda x: np.median(x), (7,), id="np.median-odd"),
+    case(lambda x: np.median(x), (2, 3), id="np.median-even"),
+    case(lambda x: np.median(x, axis=0, keepdims=True), (4, 3), id="np.median-axis0-keepdims"),
+    case(lambda x: np.median(x, axis=(0, 2)), (2, 3, 3), id="np.median-axes"),
+    case(lambda x: np.quantile(x, 0.3), (10,), id="np.quantile"),
+    case(lambda x: np.quantile(x, [0.0, 0.5, 0.95], axis=1), (3, 5), id="np.quantile-list-axis1"),
+    case(lambda x: np.quantile(x, np.array([[0.25], [1.0]]), axis=0, keepdims=True), (5, 2), id="np.quantile-2d-q"),
+    case(lambda x: np.percentile(x, 75, axis=-1, keepdims=True), (2, 6), id="np.percentile-keepdims"),
+    # isnan and isinf: comparisons a NaN fails.
+    case(lambda x: np.isnan(x), (7,), id="np.isnan", domains=(SPECIAL,), fd=False),
+    case(lambda x: np.isinf(x) | np.isnan(x * 0.5), (7,), id="np.isinf", domains=(SPECIAL,), fd=False),
     # diff: n differences of neighbours along an axis, prepend/append joined first.
     case(lambda x: np.diff(x), (5,), id="np.diff"),
     case(lambda x: np.diff(x, n=2), (6,), id="np.diff-n2"),
