@@ -363,4 +363,5 @@ from graphc.ops import lapack  # noqa: E402,F401
 from graphc.ops import matfuncs  # noqa: E402,F401
 from graphc.ops import special  # noqa: E402,F401
 from graphc.ops import misc  # noqa: E402,F401
+from graphc.ops import nanfuncs  # noqa: E402,F401
 from graphc.ops import signal  # noqa: E402,F401
