@@ -251,6 +251,8 @@ class Tracer:
     __int__ = _conversion("int")
     __complex__ = _conversion("complex")
     __index__ = _conversion("operator.index")
+    item = _conversion("x.item")
+    tolist = _conversion("x.tolist")
     del _conversion
 
     def __len__(self):
@@ -308,6 +310,12 @@ class Tracer:
     def take(self, indices, axis=None): return np.take(self, indices, axis=axis)
     def conj(self): return np.conj(self)
     conjugate = conj
+    def round(self, decimals=0): return np.round(self, decimals)
+    def any(self, axis=None, keepdims=False): return np.any(self, axis=axis, keepdims=keepdims)
+    def all(self, axis=None, keepdims=False): return np.all(self, axis=axis, keepdims=keepdims)
+
+    def copy(self, order="C"):
+        return self  # traced values are immutable: a copy is the value itself
     real = property(lambda self: np.real(self))
     imag = property(lambda self: np.imag(self))
 

@@ -1,6 +1,6 @@
 """NaN-ignoring reductions, weighted averages and a few more of NumPy's functions, as composites:
 nansum, nanprod, nanmean, nanvar, nanstd, nanmax, nanmin, average, ptp, round/around, heaviside, vdot, any,
-all.
+all, meshgrid, isclose, count_nonzero, cov, corrcoef, interp.
 
 Each follows NumPy's own algorithm (numpy/lib/_nanfunctions_impl.py and friends) step for step, so values
 and dtypes are NumPy's; a NaN entry gets a zero gradient, as in JAX.
@@ -16,7 +16,7 @@ from graphc.ops import apply, defcomposite, ndim_of, normalize_axis, shape_of, u
 
 
 def _dtype(a) -> np.dtype:
-    return np.dtype(a.dtype if hasattr(a, "dtype") else np.result_type(a))
+    return np.dtype(a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype)
 
 
 def _plain(name: str, out, rest: dict) -> None:
@@ -181,9 +181,101 @@ def vdot(a, b):
     return np.sum(np.ravel(a) * np.ravel(b))
 
 
+def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
+    """``np.meshgrid``: coordinate arrays from 1-d ones (a tuple, as NumPy 2 returns)."""
+    if indexing not in ("xy", "ij"):
+        raise ShapeError(f"np.meshgrid's indexing must be 'xy' or 'ij', got {indexing!r}", user_frame())
+    count = len(xi)
+    shapes = [(1,) * i + (-1,) + (1,) * (count - i - 1) for i in range(count)]
+    if indexing == "xy" and count > 1:  # the first two axes swapped, as NumPy's
+        shapes[0], shapes[1] = (1, -1) + (1,) * (count - 2), (-1, 1) + (1,) * (count - 2)
+    grids = [np.reshape(np.ravel(x), shape) for x, shape in zip(xi, shapes)]
+    if not sparse:
+        full = np.broadcast_shapes(*(np.shape(g) for g in grids))
+        grids = [np.broadcast_to(g, full) for g in grids]
+    return tuple(grids)
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """``np.isclose``: ``|a - b| <= atol + rtol |b|`` where both are finite, else equality; NumPy's steps."""
+    close = np.less_equal(np.abs(a - b), atol + rtol * np.abs(b))
+    close = np.logical_or(np.logical_and(close, np.isfinite(b)), np.equal(a, b))
+    return np.logical_or(close, np.logical_and(np.isnan(a), np.isnan(b))) if equal_nan else close
+
+
+def count_nonzero(a, axis=None, *, keepdims=False):
+    """``np.count_nonzero``: the number of nonzero entries, as int64."""
+    nonzero = a if _dtype(a) == np.bool_ else np.not_equal(a, 0)
+    return np.sum(apply("astype", nonzero, dtype=np.dtype(np.int64).str), axis=axis, keepdims=keepdims)
+
+
+def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *, dtype=None):
+    """``np.cov`` without weights: rows (columns with ``rowvar=False``) are variables, NumPy's steps."""
+    if fweights is not None or aweights is not None:
+        raise unsupported("np.cov with fweights= or aweights=")
+    dtype = np.result_type(_dtype(m), np.float64) if dtype is None else np.dtype(dtype)
+
+    def variables(v):
+        v = v if _dtype(v) == dtype else apply("astype", v, dtype=dtype.str)
+        v = np.reshape(v, (1, -1)) if ndim_of(v) == 1 else v
+        if ndim_of(v) != 2:
+            raise ShapeError("np.cov needs 1-d or 2-d input", user_frame())
+        return np.transpose(v) if not rowvar and shape_of(v)[0] != 1 else v
+
+    X = variables(m)
+    if y is not None:
+        X = np.concatenate([X, variables(y)], axis=0)
+    ddof = (0 if bias else 1) if ddof is None else ddof
+    fact = max(shape_of(X)[1] - ddof, 0)  # NumPy warns and divides by 0 here
+    X = X - np.mean(X, axis=1, keepdims=True)
+    c = (X @ np.transpose(X)) * np.true_divide(1, fact) if fact else (X @ np.transpose(X)) / 0.0
+    return np.squeeze(c)
+
+
+def corrcoef(x, y=None, rowvar=True, *, dtype=None):
+    """``np.corrcoef``: the covariance over the outer product of the standard deviations, clipped to
+    [-1, 1], as NumPy computes it."""
+    c = cov(x, y, rowvar, dtype=dtype)
+    if ndim_of(c) == 0:
+        return c / c
+    deviation = np.sqrt(np.diagonal(c))
+    c = c / deviation[:, None] / deviation[None, :]
+    return np.clip(c, -1, 1)
+
+
+def interp(x, xp, fp, left=None, right=None, period=None):
+    """``np.interp``: piecewise-linear interpolation of ``(xp, fp)`` at ``x``. Each ``x`` finds its segment by
+    counting the ``xp`` at or below it (memory ``len(x) * len(xp)``), then NumPy's formula
+    ``slope * (x - xp[j]) + fp[j]``; ``left``/``right`` outside, ``fp[-1]`` at ``xp[-1]``. Differentiable in
+    ``x``, ``xp`` and ``fp``."""
+    if period is not None:
+        raise unsupported("np.interp with period=")
+    x, xp, fp = (v if hasattr(v, "graph") else np.asarray(v) for v in (x, xp, fp))
+    if ndim_of(xp) != 1 or ndim_of(fp) != 1 or shape_of(xp)[0] != shape_of(fp)[0] or shape_of(xp)[0] == 0:
+        raise ShapeError("np.interp needs 1-d xp and fp of one non-zero length", user_frame())
+    dtype = np.result_type(_dtype(x), _dtype(xp), _dtype(fp), np.float64)
+    x, xp, fp = (v if _dtype(v) == dtype else apply("astype", v, dtype=dtype.str) if hasattr(v, "graph")
+                 else np.asarray(v, dtype) for v in (x, xp, fp))
+    k = shape_of(xp)[0]
+    left = fp[0] if left is None else left
+    right = fp[k - 1] if right is None else right
+    if k == 1:
+        inside = np.broadcast_to(fp[0], shape_of(x))
+    else:
+        below = count_nonzero(np.greater_equal(np.expand_dims(x, -1), xp), axis=-1)
+        j = np.clip(below - 1, 0, k - 2)
+        # the gather primitive itself: np.take of a constant xp would not dispatch on the traced index
+        x0, x1, f0, f1 = (apply("gather", table, at, axis=0) for table in (xp, fp) for at in (j, j + 1))
+        inside = np.where(np.equal(x, xp[k - 1]), fp[k - 1], (f1 - f0) / (x1 - x0) * (x - x0) + f0)
+    result = np.where(np.less(x, xp[0]), left, np.where(np.greater(x, xp[k - 1]), right, inside))
+    return np.where(np.isnan(x), x, result)
+
+
 for _function, _numpy in [(nansum, np.nansum), (nanprod, np.nanprod), (nanmean, np.nanmean), (nanvar, np.nanvar),
                           (nanstd, np.nanstd), (nanmax, np.nanmax), (nanmin, np.nanmin), (ptp, np.ptp),
                           (average, np.average), (heaviside, np.heaviside), (vdot, np.vdot), (any_, np.any),
-                          (all_, np.all)]:
+                          (all_, np.all), (meshgrid, np.meshgrid), (isclose, np.isclose),
+                          (count_nonzero, np.count_nonzero), (cov, np.cov), (corrcoef, np.corrcoef),
+                          (interp, np.interp)]:
     defcomposite((_numpy,), _function)
 defcomposite((np.round, np.around), round_)
