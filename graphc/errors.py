@@ -19,12 +19,14 @@ _LIBRARY_DIRS = tuple(
 def _is_library_file(filename: str) -> bool:
     if filename.startswith(_LIBRARY_DIRS):
         return True
-    # NumPy's dispatch machinery sits between the user and __array_function__.
-    return (os.sep + "numpy" + os.sep) in filename or filename.startswith("<__array_function__")
+    # NumPy's dispatch machinery sits between the user and __array_function__; SciPy's code between the
+    # user and the np.asarray that meets a traced value.
+    return (any(os.sep + package + os.sep in filename for package in ("numpy", "scipy"))
+            or filename.startswith("<__array_function__"))
 
 
 def user_frame() -> str | None:
-    """Return ``"file.py:LINE (in func)"`` for the innermost frame outside graphc and NumPy."""
+    """Return ``"file.py:LINE (in func)"`` for the innermost frame outside graphc, NumPy and SciPy."""
     frame = sys._getframe(1)
     while frame is not None:
         code = frame.f_code

@@ -230,8 +230,8 @@ class Tracer:
     def __array__(self, dtype=None, copy=None):
         raise TracerConversionError(
             f"a traced value ({type_name(self.shape, self.dtype)}) cannot become a concrete NumPy array "
-            "(np.array, np.asarray); to build an array from traced values use np.stack, np.concatenate or "
-            "graphc.numpy.array([...])",
+            "(np.array, np.asarray); " + (_scipy_hint() or "to build an array from traced values use np.stack, "
+                                          "np.concatenate or graphc.numpy.array([...])"),
             user_frame())
 
     # ---- conversions that need data ------------------------------------------------------------
@@ -321,6 +321,35 @@ class Tracer:
 
 
 _REDUCERS = {np.add: np.sum, np.maximum: np.max, np.minimum: np.min}
+
+
+def _scipy_hint() -> str | None:
+    """Where SciPy's own code made the conversion (its functions call np.asarray on their input), the
+    traceable function of graphc.scipy to call instead, or where to look for one."""
+    frame, outermost = inspect.currentframe(), None
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module == "scipy" or module.startswith("scipy."):
+            outermost = frame  # the SciPy function the user called is the outermost SciPy frame
+        frame = frame.f_back
+    if outermost is None:
+        return None
+    package = ".".join(outermost.f_globals["__name__"].split(".")[:2])  # scipy.special._logsumexp -> scipy.special
+    name = outermost.f_code.co_name
+    owner = outermost.f_locals.get("self")
+    if owner is not None:  # a method: scipy.stats.norm.logpdf is norm_gen.logpdf of the instance norm
+        name = f"{type(owner).__name__.removesuffix('_gen')}.{name}"
+    import importlib
+
+    try:
+        found = importlib.import_module("graphc." + package)
+        for part in name.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError):
+        found = None
+    if callable(found):
+        return f"{package}.{name} converts its input with NumPy; graphc.{package}.{name} traces it"
+    return f"SciPy's {package}.{name} converts its input with NumPy; graphc.scipy has the SciPy functions graphc traces"
 
 
 def _as_constant_array(value, where: str) -> np.ndarray:

@@ -73,6 +73,28 @@ def test_unsupported_numpy_function_is_named(fn, name):
     assert "test_errors.py:" in msg
 
 
+def test_scipy_code_that_converts_a_tracer_points_to_graphc_scipy():
+    # SciPy's functions call np.asarray on their input: the error names the traceable one, and the user's
+    # line, not SciPy's.
+    import scipy.signal
+    import scipy.special
+    import scipy.stats
+
+    for fn, hint in [(scipy.special.logsumexp, r"graphc\.scipy\.special\.logsumexp traces it"),
+                     (scipy.stats.norm.logpdf, r"graphc\.scipy\.stats\.norm\.logpdf traces it"),
+                     (lambda x: scipy.signal.lfilter([1.0], [1.0, -0.5], x),
+                      r"scipy\.signal\.lfilter .*graphc\.scipy has")]:
+        with pytest.raises(TracerConversionError, match=hint + r".* at test_errors\.py:\d+"):
+            graphc.grad(lambda x: np.sum(fn(x)))(np.ones(3))
+
+
+def test_item_and_tolist_of_a_tracer_say_why():
+    with pytest.raises(TracerConversionError, match=r"x\.item\(\) of a traced value .* at test_errors\.py"):
+        graphc.grad(lambda x: x[0].item() * x[1])(np.ones(3))
+    with pytest.raises(TracerConversionError, match=r"x\.tolist\(\)"):
+        graphc.jit(lambda x: x.tolist())(np.ones(3))
+
+
 def test_unsupported_ufunc_is_named():
     def f(x):
         return np.spacing(x)
