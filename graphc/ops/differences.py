@@ -130,6 +130,12 @@ def _at(sorted_values, k: int):
     return sorted_values[..., k]
 
 
+def _nan_where_any(sorted_values, value):
+    """``value``, or NaN where the sorted values hold one (NaN sorts last), as NumPy's median and quantile."""
+    last = _at(sorted_values, shape_of(sorted_values)[-1] - 1)
+    return np.where(np.isnan(last), last, value)
+
+
 def _with_kept_dims(value, a, axes: tuple, lead: tuple = ()):
     """``value`` (``lead`` axes, then ``a``'s axes outside ``axes``) with ``axes`` back as size 1."""
     return apply("reshape", value, shape=lead + tuple(1 if i in axes else n for i, n in enumerate(shape_of(a))))
@@ -164,7 +170,7 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", 
         lo, hi = _at(s, low), _at(s, high)
         step = hi - lo
         value = hi - step * (1.0 - fraction) if fraction >= 0.5 else lo + step * fraction
-        results.append(np.where(np.isnan(_at(s, n - 1)), _at(s, n - 1), value))  # NaN sorts last
+        results.append(_nan_where_any(s, value))
     value = results[0] if q.ndim == 0 else apply("reshape", np.stack(results), shape=q.shape + shape_of(results[0]))
     return _with_kept_dims(value, a, axes, q.shape) if keepdims else value
 
@@ -188,7 +194,7 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     s, axes = _order_statistics(a, axis, "median")
     n = shape_of(s)[-1]
     middle = _at(s, n // 2) if n % 2 else (_at(s, n // 2 - 1) + _at(s, n // 2)) / 2.0
-    value = np.where(np.isnan(_at(s, n - 1)), _at(s, n - 1), middle)  # NaN sorts last
+    value = _nan_where_any(s, middle)
     return _with_kept_dims(value, a, axes) if keepdims else value
 
 

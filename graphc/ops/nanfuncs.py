@@ -7,12 +7,11 @@ and dtypes are NumPy's; a NaN entry gets a zero gradient, as in JAX.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from graphc.errors import ShapeError, user_frame
 from graphc.ops import apply, defcomposite, ndim_of, normalize_axis, shape_of, unsupported
+from graphc.ops.differences import _count as _gathered  # elements per result of a reduction over axes
 
 
 def _dtype(a) -> np.dtype:
@@ -104,17 +103,12 @@ def ptp(a, axis=None, out=None, keepdims=False):
     return np.max(a, axis=axis, keepdims=keepdims) - np.min(a, axis=axis, keepdims=keepdims)
 
 
-def _count_all(a, axis) -> int:
-    """How many elements of ``a`` each mean over ``axis`` gathers."""
-    return math.prod(shape_of(a)[i] for i in normalize_axis(axis, ndim_of(a), "average"))
-
-
 def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
     """``np.average``: ``sum(a * w) / sum(w)`` along ``axis``, a 1-d ``weights`` lying along one axis as
     NumPy allows; ``returned=True`` adds the sum of the weights, broadcast to the average's shape."""
     if weights is None:
         avg = np.mean(a, axis=axis, keepdims=keepdims)
-        scale = np.asarray(_count_all(a, axis), _dtype(avg))
+        scale = np.asarray(_gathered(a, normalize_axis(axis, ndim_of(a), "average")), _dtype(avg))
     else:
         w = weights if hasattr(weights, "graph") else np.asarray(weights)
         dtype = np.result_type(_dtype(a), _dtype(w), np.float64 if _dtype(a).kind in "biu" else _dtype(a))
@@ -161,10 +155,9 @@ def heaviside(x1, x2):
 
 
 def any_(a, axis=None, out=None, keepdims=False, **rest):
-    """``np.any``: whether some entry is nonzero (NaN counts), as a count of them above zero."""
+    """``np.any``: whether some entry is nonzero (NaN counts): a count of them above zero."""
     _plain("any", out, rest)
-    nonzero = a if _dtype(a) == np.bool_ else np.not_equal(a, 0)
-    return np.greater(np.sum(apply("astype", nonzero, dtype=np.dtype(np.int64).str), axis=axis, keepdims=keepdims), 0)
+    return np.greater(count_nonzero(a, axis=axis, keepdims=keepdims), 0)
 
 
 def all_(a, axis=None, out=None, keepdims=False, **rest):
@@ -226,10 +219,11 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
     if y is not None:
         X = np.concatenate([X, variables(y)], axis=0)
     ddof = (0 if bias else 1) if ddof is None else ddof
-    fact = max(shape_of(X)[1] - ddof, 0)  # NumPy warns and divides by 0 here
+    fact = max(shape_of(X)[1] - ddof, 0)
     X = X - np.mean(X, axis=1, keepdims=True)
-    c = (X @ np.transpose(X)) * np.true_divide(1, fact) if fact else (X @ np.transpose(X)) / 0.0
-    return np.squeeze(c)
+    with np.errstate(divide="ignore"):  # NumPy warns at fact 0 and multiplies by inf, as this does
+        scale = np.true_divide(1, fact)
+    return np.squeeze((X @ np.transpose(X)) * scale)
 
 
 def corrcoef(x, y=None, rowvar=True, *, dtype=None):
