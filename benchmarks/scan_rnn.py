@@ -4,10 +4,11 @@
     python benchmarks/scan_rnn.py --lengths 10 200 --reps 21
 
 Value and gradient (with respect to W, U, b, h0 and xs) of ``h = tanh(W @ h + U @ x[t] + b)`` with
-H=16, D=8, loss ``sum(h_T) + 0.5 * sum_t sum(h_t ** 2)``. For each length T it runs, each in a fresh
-Python process with an empty compile cache, the time from the process start to the first value and
-gradient (imports included; the median of --first-reps processes), then per-call medians of graphc
-and JAX interleaved in one process.
+H=16, D=8, loss ``sum(h_T) + 0.5 * sum_t sum(h_t ** 2)``. It times, each in a fresh Python
+process with an empty compile cache, the time from the process start to the first value and gradient
+(imports included; the median of --first-reps processes per length and peer, run round-robin over
+all lengths and both peers), then, per length, per-call medians of graphc and JAX interleaved in one
+process.
 It also prints the optimized graph's node count, which must be the same for every T, and checks the
 targets of the control-flow issue. BLAS runs on one thread for both.
 """
@@ -128,22 +129,27 @@ def main() -> int:
     parser.add_argument("--json", help="write the figures here too")
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # First results in fresh processes, round-robin over T and the two peers: a slow minute of the
+    # shared machine then slows every T alike instead of one T's block, which would show as growth in T.
+    firsts = {(peer, T): [] for T in args.lengths for peer in ("graphc", "jax")}
+    nodes = {}
+    for _ in range(args.first_reps):
+        for T in args.lengths:
+            for peer in ("graphc", "jax"):
+                seconds, _, count = first_result(peer, T)
+                firsts[peer, T].append(seconds)
+                if peer == "graphc":
+                    nodes[T] = count
     rows = []
     print(f"{'T':>6} {'nodes':>6} {'first graphc':>13} {'first jax':>10} {'graphc/call':>12} {'jax/call':>10} "
           f"{'ratio':>6} {'max diff':>9}")
     for T in args.lengths:
-        firsts = {"graphc": [], "jax": []}
-        for _ in range(args.first_reps):  # interleaved, so that a slow minute slows both
-            for peer in firsts:
-                seconds, _, count = first_result(peer, T)
-                firsts[peer].append(seconds)
-                if peer == "graphc":
-                    nodes = count
-        first_ours, first_jax = (statistics.median(firsts[p]) for p in ("graphc", "jax"))
+        first_ours, first_jax = (statistics.median(firsts[peer, T]) for peer in ("graphc", "jax"))
         calls = per_call(T, args.reps)
-        row = dict(T=T, nodes=nodes, first_graphc=first_ours, first_jax=first_jax, **calls)
+        row = dict(T=T, nodes=nodes[T], first_graphc=first_ours, first_jax=first_jax,
+                   first_graphc_all=firsts["graphc", T], **calls)
         rows.append(row)
-        print(f"{T:>6} {nodes:>6} {first_ours:>12.2f}s {first_jax:>9.2f}s {calls['graphc'] * 1e6:>10.1f}us "
+        print(f"{T:>6} {nodes[T]:>6} {first_ours:>12.2f}s {first_jax:>9.2f}s {calls['graphc'] * 1e6:>10.1f}us "
               f"{calls['jax'] * 1e6:>8.1f}us {calls['graphc'] / calls['jax']:>6.2f} {calls['max_rel_diff']:>9.1e}",
               flush=True)
     firsts = [r["first_graphc"] for r in rows]

@@ -95,8 +95,11 @@ def main() -> None:
     value, (gW, gU, gb, gh0, gxs) = tier(*inputs)
     a, b = stepped(*inputs), fissioned(*inputs)
     assert all(np.array_equal(x, y) for x, y in zip(a, b)), "fission changed the results"
+    # The tier batches U.T @ g over all steps where this code steps it (another rounding), and the
+    # gradient of early x_t has vanished to ~1e-10 of the largest: compared relative to the largest.
     assert np.allclose(a[0], value, rtol=1e-12) and all(
-        np.allclose(x, y, rtol=1e-12, atol=0) for x, y in zip(a[1:], (gW, gU, gb, gh0, gxs))), "not the tier's graph"
+        np.allclose(x, y, rtol=0, atol=1e-12 * np.max(np.abs(y)))
+        for x, y in zip(a[1:], (gW, gU, gb, gh0, gxs))), "not the tier's graph"
     times: dict = {"tier": [], "stepped": [], "fissioned": []}
     for _ in range(args.reps):
         for name, fn in (("tier", tier), ("stepped", stepped), ("fissioned", fissioned)):
