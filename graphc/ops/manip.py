@@ -257,7 +257,7 @@ def rot90(m, k=1, axes=(0, 1)):
 
 
 def roll(a, shift, axis=None):
-    """``np.roll``: along each axis, ``concatenate(x[n-s:], x[:n-s])``; with ``axis=None`` on the raveled array."""
+    """``np.roll``: along each axis, ``concatenate(x[-s:], x[:-s])``; with ``axis=None`` on the raveled array."""
     a = _array(a)
     shift = _static_ints(shift, "shift", "np.roll")
     if axis is None:
@@ -274,10 +274,12 @@ def roll(a, shift, axis=None):
         ax = _axis(int(ax), len(shape), "np.roll")
         totals[ax] = totals.get(ax, 0) + int(s)
     for ax, s in sorted(totals.items()):
-        n = shape[ax]
-        s = s % n if n else 0
-        if s:
-            a = apply("concatenate", _slice(a, ax, n - s, n), _slice(a, ax, 0, n - s), axis=ax)
+        # The cut written so that it does not depend on n where it need not: x[-s:] and x[:-s] for a
+        # shift forward, x[k:] and x[:k] for k = -s back, so a kernel reads the axis's size (graphc.dims).
+        n = int(shape[ax])
+        cut = -s if 0 < -s < n else -(s % n) if n else 0
+        if cut:
+            a = apply("concatenate", _slice(a, ax, cut, None), _slice(a, ax, None, cut), axis=ax)
     return a
 
 
