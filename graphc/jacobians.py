@@ -5,7 +5,9 @@ pushes every basis tangent through that graph at once: the tangent inputs become
 constants and the batching pass (:mod:`graphc.passes.batching`) rebuilds the tangent nodes over it,
 while the function's own nodes run once. ``jacrev`` does the same with the basis cotangents of the
 reverse sweep. Either way the graph does not grow with the number of basis vectors, so a Hessian,
-``jacfwd(grad(f))``, has the same node count for every size of its argument.
+``jacfwd(grad(f))``, has the same node count for every size of its argument. For one differentiated
+array the basis is ``eye(n)`` built from that array's size (:func:`_identity`), so the kernel reads
+``n`` from its argument and serves every length (graphc.dims).
 
 Shapes follow JAX: each output leaf's Jacobian has shape ``output shape + argument leaf shape``, and
 the result has the function's output structure with each leaf replaced by the differentiated
@@ -18,6 +20,7 @@ import math
 import numpy as np
 
 from graphc.arguments import differentiated_inputs
+from graphc.dims import Dim
 from graphc.errors import GradientTypeError, SignatureError
 from graphc.graph import Graph
 from graphc.ops import apply
@@ -109,7 +112,6 @@ def jacobian_traced(fun, args: tuple, kwargs: dict, argnums, forward_mode: bool,
         results = pushed.outputs
     sizes = [math.prod(s) for s in basis_shapes]
     count = sum(sizes)
-    eye = np.eye(count, dtype=np.float64)
     graph = Graph()
     graph.in_tree, graph.dim_scope = traced.in_tree, traced.dim_scope
     with building(graph):
@@ -124,11 +126,17 @@ def jacobian_traced(fun, args: tuple, kwargs: dict, argnums, forward_mode: bool,
             captured = graph.add_node("input", shape=data["shape"], dtype=data["dtype"], name=data.get("name"))
             graph.captures[outer] = captured
             values[node] = (Tracer(graph, captured), False)
-        offset = 0
-        for node, shape, size in zip(basis_inputs, basis_shapes, sizes):
-            block = eye[:, offset:offset + size].reshape((count,) + shape).astype(pushed[node]["dtype"])
-            values[node] = (Tracer(graph, add_constant(graph, block)), True)
-            offset += size
+        if len(basis_inputs) == 1 and isinstance(count, Dim):
+            node = basis_inputs[0]
+            basis = apply("reshape", _identity(graph, count, np.dtype(pushed[node]["dtype"])),
+                          shape=(count,) + basis_shapes[0])
+            values[node] = (basis, True)
+        else:
+            eye, offset = np.eye(count, dtype=np.float64), 0
+            for node, shape, size in zip(basis_inputs, basis_shapes, sizes):
+                block = eye[:, offset:offset + size].reshape((count,) + shape).astype(pushed[node]["dtype"])
+                values[node] = (Tracer(graph, add_constant(graph, block)), True)
+                offset += size
         batch_nodes(pushed, [n for n in pushed.topo_order() if n not in values], values)
         blocks = [_blocks(values[r], sizes, basis_shapes) for r in results]  # per result, per basis part
         if forward_mode:  # result k is output k's tangent, stacked over the inputs' basis: (count, *out)
@@ -140,6 +148,18 @@ def jacobian_traced(fun, args: tuple, kwargs: dict, argnums, forward_mode: bool,
     graph.outputs = [t.node for per_output in leaves for t in per_output]
     graph.out_tree = _replace_leaves(traced.out_tree, arg_tree)
     return graph
+
+
+def _identity(graph: Graph, n: Dim, dtype) -> Tracer:
+    """``eye(n)`` as nodes of ``graph``: ones scattered along the diagonal of a raveled ``n * n`` array
+    (``np.diag``'s way). A constant ``eye`` would paste ``n`` into the kernel; these read it from the
+    argument it is a size of (graphc.dims), so one Hessian kernel serves every length. The scatter
+    is not elementwise, so the identity is written once, as the constant was, and not recomputed
+    inside every loop that reads it."""
+    one = Tracer(graph, add_constant(graph, np.ones((), dtype)))
+    diagonal = apply("index_scatter", apply("broadcast_to", one, shape=(n,)), index=(("s", 0, n * n, n + 1),),
+                     shape=(n * n,))
+    return apply("reshape", diagonal, shape=(n, n))
 
 
 def _blocks(value, sizes: list, shapes: list) -> list:

@@ -1,9 +1,13 @@
 """Constant folding: a node whose operands are all constants is evaluated once, by the reference.
 
 Results larger than ``MAX_FOLDED_ELEMENTS`` are left as they are, so folding never materializes a
-big array (``broadcast_to(0.0, (10**6,))`` stays a broadcast of one scalar). Nor is a node folded
-whose shape or attributes hold a size read from the arguments (graphc.dims): its value would paste
-that size into the kernel, which then could not serve other shapes.
+big array (``broadcast_to(0.0, (10**6,))`` stays a broadcast of one scalar). Nor does a node become a
+constant whose shape or attributes hold a size read from the arguments (graphc.dims): its value would
+paste that size into the kernel, which then could not serve other shapes. Such a node is still
+evaluated, so that its users fold; and where its value is one element repeated (a mask that is False
+everywhere), it becomes ``broadcast_to`` of that element, which keeps the shape's sizes. A value
+computed from such a node is not made a constant unless it is one of those broadcasts: a count
+``sum(ones(n))`` would be ``n``, pasted in.
 
 Bodies: folds inside every loop and branch body; a loop or branch node itself is never folded, even
 on constant operands (running a whole loop at compile time could take as long as the program).
@@ -24,18 +28,50 @@ MAX_FOLDED_ELEMENTS = 4096
 
 @bodies_first
 def fold_constants(graph: Graph) -> Graph:
-    """A copy of ``graph`` in which every foldable node has become a constant (same node id)."""
+    """A copy of ``graph`` in which every foldable node has become a constant (same node id), or a
+    broadcast of one (see the module docstring)."""
     new = graph.copy()
+    sized: dict = {}  # node -> its value, for nodes left in place because their shape holds a size
     for node in new.topo_order():
         data = new[node]
         if data["op"] in LEAF_OPS or REGISTRY[data["op"]].internal or "results" in data or data["op"] == "unpack":
             continue
         operands = new.operands(node)
-        if not all(new[u]["op"] == "constant" for u in operands) or math.prod(data["shape"]) > MAX_FOLDED_ELEMENTS:
-            continue
-        if mentions_dim(data["shape"]) or any(mentions_dim(v) for v in data["attrs"].values()):
+        if not all(new[u]["op"] == "constant" or u in sized for u in operands) \
+                or math.prod(data["shape"]) > MAX_FOLDED_ELEMENTS:
             continue
         with np.errstate(all="ignore"):  # inf and NaN are folded as NumPy computes them
-            value = REGISTRY[data["op"]].reference(*(new[u]["value"] for u in operands), **data["attrs"])
-        new.make_constant(node, np.array(value, data["dtype"]).reshape(data["shape"]))
+            value = REGISTRY[data["op"]].reference(
+                *(sized[u] if u in sized else new[u]["value"] for u in operands), **data["attrs"])
+        value = np.array(value, data["dtype"]).reshape(data["shape"])
+        if not mentions_dim(data["shape"]):
+            if not any(u in sized for u in operands) and not any(mentions_dim(v) for v in data["attrs"].values()):
+                new.make_constant(node, value)
+            continue
+        sized[node] = value
+        element = _repeated_element(value)
+        if element is not None and data["op"] != "broadcast_to":
+            _make_broadcast(new, node, element)
     return new
+
+
+def _repeated_element(value: np.ndarray):
+    """The one element ``value`` repeats, bit for bit (signed zeros and NaNs told apart), else None."""
+    if value.size == 0:
+        return None
+    flat = np.ascontiguousarray(value).reshape(-1)
+    # Compared as unsigned integers of the element's width; a complex one as its two halves.
+    parts = flat.view(flat.real.dtype).reshape(flat.size, -1) if flat.dtype.kind == "c" else flat.reshape(-1, 1)
+    bits = parts.view(np.dtype(f"u{parts.dtype.itemsize}"))
+    return flat[0] if np.all(bits == bits[:1]) else None
+
+
+def _make_broadcast(graph: Graph, node: int, element) -> None:
+    """Turn ``node`` into ``broadcast_to`` of a new 0-d constant ``element``, its shape (and id) kept."""
+    data = graph[node]
+    scalar = np.array(element, data["dtype"])
+    scalar.flags.writeable = False
+    constant = graph.add_node("constant", shape=(), dtype=data["dtype"], value=scalar)
+    graph.dag.remove_in_edges(node)
+    graph.dag.add_edge(constant, node, key=0)
+    data.update(op="broadcast_to", attrs={"shape": data["shape"]})

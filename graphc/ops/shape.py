@@ -215,9 +215,9 @@ def index_source(index: tuple) -> str:
     for e in index:
         if e is None:
             parts.append("None")
-        elif isinstance(e, tuple):  # a bound that is a Dim prints as the size it reads (graphc.dims)
+        elif isinstance(e, tuple):  # a bound or step that is a Dim prints as the size it reads (graphc.dims)
             stop = "" if e[2] < 0 else render(e[2])
-            parts.append(f"{render(e[1])}:{stop}:{int(e[3])}")
+            parts.append(f"{render(e[1])}:{stop}:{render(e[3])}")
         else:
             parts.append(render(e))
     return ", ".join(parts) + ("," if len(parts) == 1 else "")

@@ -163,6 +163,51 @@ def test_a_transformation_replayed_inside_jit_reads_the_callers_sizes():
     assert _compiles() == before + 1
 
 
+def test_a_hessian_serves_every_length():
+    # jacfwd's basis is eye(n) made from the argument's size, forward mode's zero masks fold to
+    # broadcasts that keep it, and np.roll cuts at -s: one kernel for every n. Closed form: with
+    # f = sum_i sin(x_i) x_(i-1) + x_i**4, H_ii = -sin(x_i) x_(i-1) + 12 x_i**2 and cos(x_i) at (i, i-1), (i-1, i).
+    h = graphc.hessian(lambda x: np.sum(np.sin(x) * np.roll(x, 1)) + np.sum(x ** 4), tiered=False)
+    h(np.linspace(0.1, 1.0, 48))
+    before = _compiles()
+    for n in (60, 7, 2):
+        x = np.linspace(0.1, 1.0, n)
+        want = np.diag(-np.sin(x) * np.roll(x, 1) + 12 * x ** 2)
+        for i in range(n):
+            want[i, i - 1] += np.cos(x[i])
+            want[i - 1, i] += np.cos(x[i])
+        np.testing.assert_allclose(h(x), want, rtol=1e-13, atol=1e-14)
+    assert _compiles() == before + 1  # n=2 alone: there x[:-1] has length 1, never a Dim (it broadcasts)
+
+
+@pytest.mark.parametrize("transform", [graphc.jacfwd, graphc.jacrev])
+def test_jacobians_of_a_matrix_serve_every_shape(transform):
+    # d/dx_kl of 2 tanh(S_ij), S = x x^T: 2 (1 - tanh(S_ij)**2) (delta_ik x_jl + delta_jk x_il)
+    jacobian = transform(lambda x: np.tanh(x @ x.T) * 2.0, tiered=False)
+    jacobian(np.ones((3, 4)) * 0.1)
+    before = _compiles()
+    for shape in ((5, 2), (4, 4)):
+        x = np.random.default_rng(3).normal(size=shape) * 0.5
+        slope, eye = 2.0 * (1.0 - np.tanh(x @ x.T) ** 2), np.eye(shape[0])
+        want = slope[:, :, None, None] * (np.einsum("ik,jl->ijkl", eye, x) + np.einsum("jk,il->ijkl", eye, x))
+        np.testing.assert_allclose(jacobian(x), want, rtol=1e-13, atol=1e-15)
+    assert _compiles() == before
+
+
+@pytest.mark.parametrize("shift", [2, -2, 7])
+def test_roll_reads_the_length_at_run_time(shift):
+    vg = graphc.value_and_grad(lambda x, w: np.sum(np.roll(x, shift) * w), argnums=(0, 1), tiered=False)
+    sources = set()
+    for n in (9, 11):
+        x, w = np.arange(float(n)), np.linspace(1.0, 2.0, n)
+        value, (gx, gw) = vg(x, w)
+        assert value == np.sum(np.roll(x, shift) * w)
+        np.testing.assert_array_equal(gx, np.roll(w, -shift))
+        np.testing.assert_array_equal(gw, np.roll(x, shift))
+        sources.add(vg.lower(x, w).source.split("\n", 1)[1])
+    assert len(sources) == 1
+
+
 def test_scan_length_is_read_at_run_time():
     def loss(W, h0, xs):
         def step(h, x):

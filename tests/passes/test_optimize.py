@@ -180,3 +180,32 @@ def test_constant_folding_respects_the_size_cap():
     small = fold_constants(_graph_of_constants((3, 4)))
     assert "add" not in [small[n]["op"] for n in small.nx]
     np.testing.assert_array_equal(evaluate(small, np.full((3, 4), 2.0))[0], np.full((3, 4), 2.0))
+
+
+def test_folding_keeps_sizes_read_from_the_arguments():
+    """A value over an argument's axis is computed but not pasted in: a mask that is one element
+    repeated becomes a broadcast that keeps the size; others stay nodes; a count of them stays a sum."""
+    from graphc.dims import Dim, argument_shape
+    from graphc.graph import Graph
+    from graphc.tracer import add_constant
+
+    g = Graph()
+    x = g.add_node("input", shape=(5,), dtype=np.float64, name="x")
+    g[x]["shape"] = shape = argument_shape((5,), g.dim_scope, x)
+    generic = add_constant(g, np.array([1.1, 1.7, 1.3, 1.9, 1.2]))  # as forward mode's cotangent u
+    scaled = g.add_node("multiply", [generic, add_constant(g, 4.0)], shape=shape, dtype=np.float64)
+    mask = g.add_node("equal", [scaled, add_constant(g, 0.0)], shape=shape, dtype=np.bool_)
+    masked = g.add_node("where", [mask, add_constant(g, 0.0), x], shape=shape, dtype=np.float64)
+    ones = g.add_node("broadcast_to", [add_constant(g, 1.0)], shape=shape, dtype=np.float64, attrs={"shape": shape})
+    count = g.add_node("sum", [ones], shape=(), dtype=np.float64, attrs={"axis": (0,), "keepdims": False})
+    g.inputs, g.outputs = [x], [g.add_node("multiply", [masked, count], shape=shape, dtype=np.float64)]
+
+    folded = fold_constants(g)
+    assert folded[mask]["op"] == "broadcast_to" and isinstance(folded[mask]["attrs"]["shape"][0], Dim)
+    assert not folded[folded.operands(mask)[0]]["value"]
+    assert folded[scaled]["op"] == "multiply" and folded[count]["op"] == "sum"  # n elements, and n: kept
+    x_value = np.arange(5.0)
+    np.testing.assert_array_equal(evaluate(folded, x_value)[0], evaluate(g, x_value)[0])
+    optimized = eliminate_dead_code(simplify(folded))  # where(False, 0, x) is x: the mask and u are gone
+    assert sorted(optimized[n]["op"] for n in optimized.topo_order()) == [
+        "broadcast_to", "constant", "input", "multiply", "sum"]
