@@ -5,9 +5,9 @@ pushes every basis tangent through that graph at once: the tangent inputs become
 constants and the batching pass (:mod:`graphc.passes.batching`) rebuilds the tangent nodes over it,
 while the function's own nodes run once. ``jacrev`` does the same with the basis cotangents of the
 reverse sweep. Either way the graph does not grow with the number of basis vectors, so a Hessian,
-``jacfwd(grad(f))``, has the same node count for every size of its argument. For one differentiated
-array the basis is ``eye(n)`` built from that array's size (:func:`_identity`), so the kernel reads
-``n`` from its argument and serves every length (graphc.dims).
+``jacfwd(grad(f))``, has the same node count for every size of its argument. The basis, ``eye(n)``,
+is built from the arguments' sizes (:func:`_basis_block`), so the kernel reads them at run time and
+serves every length (graphc.dims).
 
 Shapes follow JAX: each output leaf's Jacobian has shape ``output shape + argument leaf shape``, and
 the result has the function's output structure with each leaf replaced by the differentiated
@@ -20,7 +20,6 @@ import math
 import numpy as np
 
 from graphc.arguments import differentiated_inputs
-from graphc.dims import Dim
 from graphc.errors import GradientTypeError, SignatureError
 from graphc.graph import Graph
 from graphc.ops import apply
@@ -126,17 +125,10 @@ def jacobian_traced(fun, args: tuple, kwargs: dict, argnums, forward_mode: bool,
             captured = graph.add_node("input", shape=data["shape"], dtype=data["dtype"], name=data.get("name"))
             graph.captures[outer] = captured
             values[node] = (Tracer(graph, captured), False)
-        if len(basis_inputs) == 1 and isinstance(count, Dim):
-            node = basis_inputs[0]
-            basis = apply("reshape", _identity(graph, count, np.dtype(pushed[node]["dtype"])),
-                          shape=(count,) + basis_shapes[0])
-            values[node] = (basis, True)
-        else:
-            eye, offset = np.eye(count, dtype=np.float64), 0
-            for node, shape, size in zip(basis_inputs, basis_shapes, sizes):
-                block = eye[:, offset:offset + size].reshape((count,) + shape).astype(pushed[node]["dtype"])
-                values[node] = (Tracer(graph, add_constant(graph, block)), True)
-                offset += size
+        offset = 0
+        for node, shape, size in zip(basis_inputs, basis_shapes, sizes):
+            values[node] = (_basis_block(graph, count, offset, size, shape, np.dtype(pushed[node]["dtype"])), True)
+            offset += size
         batch_nodes(pushed, [n for n in pushed.topo_order() if n not in values], values)
         blocks = [_blocks(values[r], sizes, basis_shapes) for r in results]  # per result, per basis part
         if forward_mode:  # result k is output k's tangent, stacked over the inputs' basis: (count, *out)
@@ -150,16 +142,23 @@ def jacobian_traced(fun, args: tuple, kwargs: dict, argnums, forward_mode: bool,
     return graph
 
 
-def _identity(graph: Graph, n: Dim, dtype) -> Tracer:
-    """``eye(n)`` as nodes of ``graph``: ones scattered along the diagonal of a raveled ``n * n`` array
-    (``np.diag``'s way). A constant ``eye`` would paste ``n`` into the kernel; these read it from the
-    argument it is a size of (graphc.dims), so one Hessian kernel serves every length. The scatter
-    is not elementwise, so the identity is written once, as the constant was, and not recomputed
-    inside every loop that reads it."""
+def _basis_block(graph: Graph, count: int, offset: int, size: int, shape: tuple, dtype) -> Tracer:
+    """Columns ``offset`` to ``offset + size`` of ``eye(count)``, reshaped to ``(count, *shape)``: the
+    basis vectors of one differentiated leaf.
+
+    Built as ones scattered into a raveled ``count * size`` array, where row ``offset + c`` has its one
+    in column ``c`` (``np.diag``'s way): the scatter's bounds and step are sums and products of the
+    arguments' sizes, which the kernel reads at run time (graphc.dims), so one Jacobian or Hessian
+    kernel serves every length, where a constant ``eye`` would paste the sizes in. The scatter is not
+    elementwise, so the block is written once and not recomputed inside every loop that reads it."""
     one = Tracer(graph, add_constant(graph, np.ones((), dtype)))
-    diagonal = apply("index_scatter", apply("broadcast_to", one, shape=(n,)), index=(("s", 0, n * n, n + 1),),
-                     shape=(n * n,))
-    return apply("reshape", diagonal, shape=(n, n))
+    if size == 0:
+        return apply("broadcast_to", one * 0, shape=(count,) + shape)
+    start = offset * size if offset else 0
+    last = start + (size - 1) * (size + 1)
+    ones = apply("broadcast_to", one, shape=(size,))
+    flat = apply("index_scatter", ones, index=(("s", start, last + 1, size + 1),), shape=(count * size,))
+    return apply("reshape", flat, shape=(count,) + shape)
 
 
 def _blocks(value, sizes: list, shapes: list) -> list:
