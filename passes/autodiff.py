@@ -7,7 +7,8 @@ of every operand from ordinary graph ops, then it
 * reduces each cotangent over broadcast axes back to its operand's shape (only here, never in a rule),
 * sums the cotangents of a value used several times (``x * x``, shared RNN weights),
 * masks a zero cotangent through an op with a singular derivative: ``where(x > 0, sqrt(x), 0)`` at
-  ``x <= 0`` sends 0, not ``0 * inf = NaN``, into ``sqrt``'s rule; the gradient there is 0.
+  ``x <= 0`` sends 0 into ``sqrt``'s rule, which gives ``0 * inf = NaN``; the mask makes it 0, the
+  gradient there. It replaces only that NaN, so a contribution that is finite keeps its derivative.
 
 Every node it appends records ``adjoint_of``: the primal node whose rule made it.
 
@@ -136,7 +137,10 @@ def _backpropagate(graph: Graph, new: Graph, node: int, cotangents: dict, active
         if isinstance(c, Exception):  # a rule that cannot differentiate this operand, which a gradient needs
             raise c
         if op.singular and not _known_nonzero(new, g):
-            c = np.where(g == 0, 0.0, c)
+            # Only the NaN of 0 * inf is replaced: a finite contribution is left as it is (0 there), so
+            # its own derivative still flows where a cotangent is 0 because of the data (a Hessian of
+            # sum(b**3) * c**2 at symmetric b, where sum(b**3) is exactly 0).
+            c = np.where((g == 0) & (c != c), 0.0, c)
         c = _fit(new, c, graph.aval(u))
         cotangents[u] = cotangents[u] + c if u in cotangents else c
 

@@ -9,6 +9,10 @@ everywhere), it becomes ``broadcast_to`` of that element, which keeps the shape'
 computed from such a node is not made a constant unless it is one of those broadcasts: a count
 ``sum(ones(n))`` would be ``n``, pasted in.
 
+A node also folds when the operands that are known decide it whatever the others hold: ``False & x``,
+``True | x``, ``where(c, a, b)`` with ``c`` the same everywhere and the branch it picks known. The
+zero-cotangent masks of a Hessian's forward sweep fold that way (:mod:`graphc.passes.forward`).
+
 Bodies: folds inside every loop and branch body; a loop or branch node itself is never folded, even
 on constant operands (running a whole loop at compile time could take as long as the program).
 """
@@ -36,13 +40,19 @@ def fold_constants(graph: Graph) -> Graph:
         data = new[node]
         if data["op"] in LEAF_OPS or REGISTRY[data["op"]].internal or "results" in data or data["op"] == "unpack":
             continue
-        operands = new.operands(node)
-        if not all(new[u]["op"] == "constant" or u in sized for u in operands) \
-                or math.prod(data["shape"]) > MAX_FOLDED_ELEMENTS:
+        if None in data["shape"] or math.prod(data["shape"]) > MAX_FOLDED_ELEMENTS:  # None: known at run time
             continue
-        with np.errstate(all="ignore"):  # inf and NaN are folded as NumPy computes them
-            value = REGISTRY[data["op"]].reference(
-                *(sized[u] if u in sized else new[u]["value"] for u in operands), **data["attrs"])
+        operands = new.operands(node)
+        values = [sized[u] if u in sized else new[u]["value"] if new[u]["op"] == "constant" else None
+                  for u in operands]
+        if any(v is None for v in values):
+            value = _decided(data, values)
+            if value is None:
+                continue
+            operands = [u for u, v in zip(operands, values) if v is not None]  # what decided it
+        else:
+            with np.errstate(all="ignore"):  # inf and NaN are folded as NumPy computes them
+                value = REGISTRY[data["op"]].reference(*values, **data["attrs"])
         value = np.array(value, data["dtype"]).reshape(data["shape"])
         if not mentions_dim(data["shape"]):
             if not any(u in sized for u in operands) and not any(mentions_dim(v) for v in data["attrs"].values()):
@@ -53,6 +63,22 @@ def fold_constants(graph: Graph) -> Graph:
         if element is not None and data["op"] != "broadcast_to":
             _make_broadcast(new, node, element)
     return new
+
+
+def _decided(data: dict, values: list):
+    """The value of a node some of whose operands are unknown (None) when the known ones decide it:
+    ``False & x``, ``True | x``, and a ``where`` whose condition picks one known branch everywhere
+    (zero-cotangent masks, :mod:`graphc.passes.autodiff`); else None."""
+    op, shape = data["op"], data["shape"]
+    known = [v for v in values if v is not None]
+    if op == "logical_and" and any(v.dtype == np.bool_ and not np.any(v) for v in known):
+        return np.zeros(shape, np.bool_)
+    if op == "logical_or" and any(v.dtype == np.bool_ and np.all(v) for v in known):
+        return np.ones(shape, np.bool_)
+    if op == "where" and values[0] is not None and (np.all(values[0]) or not np.any(values[0])):
+        chosen = values[1] if np.all(values[0]) else values[2]
+        return None if chosen is None else np.broadcast_to(chosen, shape)
+    return None
 
 
 def _repeated_element(value: np.ndarray):

@@ -8,8 +8,8 @@ function of the cotangent ``u``, so differentiating ``<J^T u, t>`` with respect 
 cotangent inputs: the nodes of that second sweep are the tangent nodes (marked ``tangent``: the
 listing says "; tangent", the DOT picture draws them orange).
 
-Linear, that is, up to the reverse sweep's zero-cotangent masks (``where(g == 0, 0, c)`` through ops
-with a singular derivative, ``passes/autodiff.py``): piecewise constant in ``u``, they are exact
+Linear, that is, up to the reverse sweep's zero-cotangent masks (``c``'s NaN made 0 where ``g == 0``,
+through ops with a singular derivative, ``passes/autodiff.py``): piecewise constant in ``u``, they are exact
 wherever no cotangent is zero by accident. So ``u`` is then a constant of generic values (uniform in
 [1, 2), fixed seed), not zeros, which would mask everything: a cotangent that is zero there is zero
 for every ``u`` (the unselected branch of a ``where``), and the tangent gets the same masking as the

@@ -167,6 +167,42 @@ def test_second_derivatives_keep_the_gradients_masking():
     np.testing.assert_allclose(graphc.hessian(f, **NUMPY)(x), np.diag([0.0, 1.0, 0.25]))
 
 
+def test_second_derivatives_where_a_cotangent_is_zero_because_of_the_data():
+    # c**2 has a masked (singular) rule; its cotangent sum(b**3) is exactly 0 at b = (-1, 0, 1). The
+    # gradient in c is 0 there, but its derivative in b is 2 c * 3 b**2: the mask must not cut it.
+    f = lambda b, c: np.sum(b ** 3) * c ** 2  # noqa: E731
+    b, c = np.array([-1.0, 0.0, 1.0]), 1.3
+    mixed = graphc.grad(lambda b, c: graphc.grad(f, argnums=1)(b, c), **NUMPY)
+    np.testing.assert_allclose(mixed(b, c), 6 * c * b ** 2, rtol=1e-15)
+    hessian = graphc.hessian(lambda x: f(x[:3], x[3]), **NUMPY)(np.append(b, c))
+    np.testing.assert_allclose(hessian[3], np.append(6 * c * b ** 2, 0.0), rtol=1e-15)
+
+
+def test_a_hessian_in_several_arguments():
+    # Each argument's basis block is ones scattered at offsets that are sums of the arguments' sizes.
+    # b is symmetric, so sum(b**3) is exactly 0: a zero cotangent through c**2's masked rule, by the data.
+    def f(a, b, c):
+        return np.sum(np.sin(a)[:, None] * b) * c + np.sum(b ** 3) * c ** 2
+
+    kernel, tier = (graphc.hessian(f, argnums=(0, 1, 2), tiered=t) for t in (False, "numpy"))
+    for h, n, m in ((kernel, 3, 4), (tier, 3, 4), (tier, 6, 3)):
+        a, b, c = np.linspace(0.1, 1.0, n), np.linspace(-1.0, 1.0, n * m).reshape(n, m), 1.3
+        upper = {  # H[i][j] for i <= j; the rest by symmetry
+            (0, 0): np.diag(-np.sin(a) * b.sum(1) * c),
+            (0, 1): np.einsum("i,ik,l->ikl", np.cos(a) * c, np.eye(n), np.ones(m)),
+            (0, 2): np.cos(a) * b.sum(1),
+            (1, 1): (6 * c ** 2 * b.ravel() * np.eye(n * m)).reshape(n, m, n, m),
+            (1, 2): np.sin(a)[:, None] + 6 * c * b ** 2,
+            (2, 2): 2 * np.sum(b ** 3),
+        }
+        ranks = (1, 2, 0)
+        got = h(a, b, c)
+        for (i, j), block in upper.items():
+            np.testing.assert_allclose(got[i][j], block, rtol=1e-13, atol=1e-14, err_msg=f"block {i}, {j}")
+            swapped = np.transpose(block, [*range(ranks[i], block.ndim), *range(ranks[i])])
+            np.testing.assert_allclose(got[j][i], swapped, rtol=1e-13, atol=1e-14, err_msg=f"block {j}, {i}")
+
+
 def test_unsupported_second_derivatives_and_arguments_are_clear_errors():
     loop = lambda a: graphc.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, c[1] * a), (0, np.ones(3)))[1].sum()  # noqa: E731
     with pytest.raises(GraphcError, match="gradient of a while_loop"):

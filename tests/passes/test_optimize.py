@@ -209,3 +209,23 @@ def test_folding_keeps_sizes_read_from_the_arguments():
     optimized = eliminate_dead_code(simplify(folded))  # where(False, 0, x) is x: the mask and u are gone
     assert sorted(optimized[n]["op"] for n in optimized.topo_order()) == [
         "broadcast_to", "constant", "input", "multiply", "sum"]
+
+
+def test_folding_where_the_known_operands_decide():
+    # False & (x > 0) is False whatever x is, and where(False, x, 2.0) is 2.0: both fold, x unread.
+    from graphc.graph import Graph
+    from graphc.tracer import add_constant
+
+    g = Graph()
+    x = g.add_node("input", shape=(3,), dtype=np.float64, name="x")
+    positive = g.add_node("greater", [x, add_constant(g, 0.0)], shape=(3,), dtype=np.bool_)
+    mask = g.add_node("logical_and", [add_constant(g, np.zeros(3, bool)), positive], shape=(3,), dtype=np.bool_)
+    chosen = g.add_node("where", [mask, x, add_constant(g, 2.0)], shape=(3,), dtype=np.float64)
+    kept = g.add_node("where", [positive, x, add_constant(g, 2.0)], shape=(3,), dtype=np.float64)
+    g.inputs, g.outputs = [x], [g.add_node("add", [chosen, kept], shape=(3,), dtype=np.float64)]
+    folded = fold_constants(g)
+    assert folded[mask]["op"] == "constant" and not folded[mask]["value"].any()
+    assert folded[chosen]["op"] == "constant" and folded[chosen]["value"].tolist() == [2.0, 2.0, 2.0]
+    assert folded[kept]["op"] == "where"  # its condition is not known
+    x_value = np.array([-1.0, 0.5, np.nan])
+    np.testing.assert_array_equal(evaluate(folded, x_value)[0], evaluate(g, x_value)[0])
