@@ -10,10 +10,11 @@ import pytest
 from hypothesis import given, settings
 
 import graphc
+from graphc.errors import GraphcInternalError
 from graphc.evaluate import evaluate
 from graphc.ops import (
     AT_LEAST_ONE, INDICES, LINEAR_ALL, LINEAR_EACH, NONDIFFERENTIABLE, NONZERO, NUMPY_API, POSITIVE, REAL, REGISTRY,
-    STRUCTURAL, UNIT, OpDef,
+    STRUCTURAL, UNIT, OpDef, apply,
 )
 
 from op_cases import BOOL, CASES, COMPOSITE_CASES, SPECIAL_VALUES, sample, shapes_and_basic_indices
@@ -269,3 +270,14 @@ def test_generated_basic_indices_match_numpy(shape_and_index):
     graph.verify()
     (out,) = evaluate(graph, x)
     assert_same(out, x[index])
+
+
+@pytest.mark.parametrize("name, attrs", [("sort", {}), ("argsort", {}), ("cumsum", {}), ("cumprod", {}),
+                                         ("partition", {"kth": 1})])
+def test_ops_along_an_axis_refuse_an_unnormalized_one(name, attrs):
+    # Their emission and adjoint rules index by the axis; np.sort(x, axis=-1) normalizes it in its parse.
+    with pytest.raises(GraphcInternalError, match=f"'{name}' applied with axis=-1"):
+        graphc.trace(lambda x: apply(name, x, axis=-1, **attrs), np.ones((2, 3)))
+    np.testing.assert_array_equal(graphc.jit(lambda x: getattr(np, name)(x, *attrs.values(), axis=-1),
+                                             tiered="numpy")(np.arange(6.0)[::-1].reshape(2, 3)),
+                                  getattr(np, name)(np.arange(6.0)[::-1].reshape(2, 3), *attrs.values(), axis=-1))

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from graphc.errors import ShapeError, user_frame
+from graphc.errors import GraphcInternalError, ShapeError, user_frame
 from graphc.ops import (
     LINEAR_ALL, NONDIFFERENTIABLE, Aval, Statements, apply, batch_along_axis, defop, dtype_source, ndim_of,
     normalize_axis, shape_of, unsupported,
@@ -149,6 +149,22 @@ def _parse_scan(name):
     return parse
 
 
+def _along_axis(name: str, rule):
+    """``rule``, the shape rule of an op along ``attrs['axis']``, after a check that the axis is
+    normalized: the emission (``_view3``) and the adjoint rules (``_along``) index by it, and would
+    misread a negative one. The NumPy functions' parse normalizes it; a primitive applied with
+    another axis is graphc's bug, caught here at trace time instead of as wrong code."""
+
+    def shape(*avals, **attrs):
+        axis, ndim = attrs["axis"], len(avals[0].shape)
+        if not 0 <= axis < ndim:
+            raise GraphcInternalError(f"'{name}' applied with axis={axis} to a {ndim}-d operand; "
+                                      "primitives take 0 <= axis < ndim")
+        return rule(*avals, **attrs)
+
+    return shape
+
+
 def _scan_shape(fn):
     return lambda x, axis: Aval(x.shape, fn(np.ones((1,), x.dtype)).dtype)
 
@@ -164,11 +180,13 @@ def _reversed_cumsum(g, axis):
     return _flip(apply("cumsum", _flip(g, axis), axis=axis), axis)
 
 
-defop("cumsum", linear=LINEAR_ALL, arity=1, shape=_scan_shape(np.cumsum), reference=np.cumsum, numpy=(np.cumsum,),
+defop("cumsum", linear=LINEAR_ALL, arity=1, shape=_along_axis("cumsum", _scan_shape(np.cumsum)),
+      reference=np.cumsum, numpy=(np.cumsum,),
       parse=_parse_scan("cumsum"), adjoint=lambda g, out, x, axis: (_reversed_cumsum(g, axis),),
       emit=_emit_along("_cumsum3", "np.empty({dims}, {dtype})"), batch=batch_along_axis("cumsum"),
       doc="running sum along an axis (None flattens); gradient: reversed running sum")
-defop("cumprod", arity=1, shape=_scan_shape(np.cumprod), reference=np.cumprod, numpy=(np.cumprod,),
+defop("cumprod", arity=1, shape=_along_axis("cumprod", _scan_shape(np.cumprod)), reference=np.cumprod,
+      numpy=(np.cumprod,),
       parse=_parse_scan("cumprod"), adjoint=_cumprod_adjoint,
       emit=_emit_along("_cumprod3", "np.empty({dims}, {dtype})"), batch=batch_along_axis("cumprod"),
       doc="running product along an axis (None flattens); gradient exact with zeros")
@@ -197,7 +215,8 @@ def _linrec_adjoint(g, out, a, b, axis, reverse):
     return lam * _shift(out, axis, 0.0, later=not reverse), lam
 
 
-defop("linear_recurrence", arity=2, shape=_linrec_shape, reference=_linrec_reference, adjoint=_linrec_adjoint,
+defop("linear_recurrence", arity=2, shape=_along_axis("linear_recurrence", _linrec_shape),
+      reference=_linrec_reference, adjoint=_linrec_adjoint,
       emit=_emit_along("_linrec3", "np.empty({dims}, {dtype})", "{reverse}"),
       batch=batch_along_axis("linear_recurrence"),
       doc="h[i] = a[i] * h[i-1] + b[i] along an axis, h[0] = b[0] (cumprod's gradient)")
@@ -259,15 +278,16 @@ def _permute_shape(x: Aval, perm: Aval, axis, inverse):
     return Aval(x.shape, x.dtype)
 
 
-defop("sort", arity=1, shape=lambda x, axis: x, reference=lambda x, axis: np.sort(x, axis=axis),
+defop("sort", arity=1, shape=_along_axis("sort", lambda x, axis: x), reference=lambda x, axis: np.sort(x, axis=axis),
       numpy=(np.sort,), parse=_parse_sort("sort"), adjoint=_sort_adjoint, emit=_emit_sort("sort"),
       batch=batch_along_axis("sort"),
       doc="sorted along an axis (default -1, None flattens); gradient follows the stable order")
-defop("argsort", arity=1, shape=_index_shape, reference=lambda x, axis: np.argsort(x, axis=axis, kind="stable"),
+defop("argsort", arity=1, shape=_along_axis("argsort", _index_shape),
+      reference=lambda x, axis: np.argsort(x, axis=axis, kind="stable"),
       numpy=(np.argsort,), parse=_parse_sort("argsort"), adjoint=NONDIFFERENTIABLE, emit=_emit_sort("argsort"),
       batch=batch_along_axis("argsort"),
       doc="indices that sort along an axis; always stable (ties in index order), int64")
-defop("permute", linear=(0,), arity=2, shape=_permute_shape, reference=_permute_reference,
+defop("permute", linear=(0,), arity=2, shape=_along_axis("permute", _permute_shape), reference=_permute_reference,
       adjoint=lambda g, out, x, perm, axis, inverse: (apply("permute", g, perm, axis=axis, inverse=not inverse), None),
       emit=_emit_along("_permute3", "{inverse}"), batch=batch_along_axis("permute"),
       doc="out[j] = x[perm[j]] along an axis (out[perm[j]] = x[j] if inverse); sort's gradient")
@@ -307,12 +327,12 @@ def _emit_numpy_call(helper: str):
     return emit
 
 
-defop("partition", arity=1, shape=lambda x, kth, axis: x,
+defop("partition", arity=1, shape=_along_axis("partition", lambda x, kth, axis: x),
       reference=lambda x, kth, axis: np.partition(x, list(kth) if isinstance(kth, tuple) else kth, axis=axis),
       numpy=(np.partition,), parse=_parse_partition("partition"), adjoint=_partition_adjoint,
       emit=_emit_numpy_call("_np_partition"), batch=batch_along_axis("partition"),
       doc="np.partition, exactly NumPy's order (NumPy computes it); gradient through the stable pairing")
-defop("argpartition", arity=1, shape=lambda x, kth, axis: _index_shape(x),
+defop("argpartition", arity=1, shape=_along_axis("argpartition", lambda x, kth, axis: _index_shape(x)),
       reference=lambda x, kth, axis: np.argpartition(x, list(kth) if isinstance(kth, tuple) else kth, axis=axis),
       numpy=(np.argpartition,), parse=_parse_partition("argpartition"), adjoint=NONDIFFERENTIABLE,
       emit=_emit_numpy_call("_np_argpartition"), batch=batch_along_axis("argpartition"),
