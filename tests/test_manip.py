@@ -126,6 +126,7 @@ REFUSED = [
     (UnsupportedOperationError, "dtype=", lambda x: np.vstack([x, x], dtype=np.float32)),
     (ShapeError, "as long as", lambda x: np.select([x > 0], [x, x])),
     (GraphcError, "must be boolean", lambda x: np.select([x], [x])),
+    (ShapeError, "either 2 or 3 functions", lambda x: np.piecewise(x, [x > 0, x < 0], [np.sin])),
 ]
 
 

@@ -1,10 +1,11 @@
-"""Cutting and joining arrays: constant pad, the split and stack variants, and select.
+"""Cutting and joining arrays: constant pad, the split and stack variants, select and piecewise.
 
 Composites of the shape primitives, like ``graphc.ops.manip`` (whose helpers they share)::
 
     np.pad(x, 1)         ->  concatenate of zeros and x       (adjoint: a slice)
     np.split(x, 2)       ->  a list of getitem slices
     np.select(c, v)      ->  nested np.where
+    np.piecewise(x, c, f) ->  np.where, function by function
 """
 from __future__ import annotations
 
@@ -171,8 +172,46 @@ def select(condlist, choicelist, default=0):
     return result if shape_of(result) == shape else apply("broadcast_to", result, shape=shape)
 
 
+def piecewise(x, condlist, funclist, *args, **kw):
+    """``np.piecewise`` as ``np.where`` in NumPy's order: a later true condition overwrites an earlier
+    one, entries no condition picks are 0, and one function more than conditions is the "otherwise".
+    Values are cast to ``x``'s dtype, as NumPy assigns them into ``zeros_like(x)``.
+
+    NumPy calls each function on the 1-d array of the entries its condition picks; here it gets all of
+    ``x`` and ``where`` keeps its picked entries, so a function must act elementwise (as those given to
+    ``np.piecewise`` do). What the others compute is dropped, and so is its gradient: a ``sqrt`` of
+    the negative entries no condition gives it costs nothing, as with ``np.where``."""
+    x = _array(x)
+    rank = len(shape_of(x))
+    if isinstance(condlist, (list, tuple)):
+        conditions = list(condlist)
+    elif len(shape_of(condlist)) == rank + 1 and rank:
+        conditions = [condlist[i] for i in range(shape_of(condlist)[0])]
+    else:
+        conditions = [condlist]
+    funclist = list(funclist)
+    if len(funclist) == len(conditions) + 1:
+        taken = conditions[0]
+        for cond in conditions[1:]:
+            taken = np.logical_or(taken, cond)
+        conditions.append(np.logical_not(taken))
+    elif len(funclist) != len(conditions):
+        raise ShapeError(f"np.piecewise: with {len(conditions)} condition(s), either {len(conditions)} or "
+                         f"{len(conditions) + 1} functions are expected", user_frame())
+    dtype = np.dtype(x.dtype)
+    result = np.zeros((), dtype)
+    for cond, func in zip(conditions, funclist):
+        value = func(x, *args, **kw) if callable(func) else func
+        value = _array(value)
+        if np.dtype(value.dtype) != dtype:
+            value = apply("astype", value, dtype=dtype.str)
+        result = np.where(cond, value, result)
+    result = _array(result)
+    return result if shape_of(result) == shape_of(x) else apply("broadcast_to", result, shape=shape_of(x))
+
+
 # Each function is the traced meaning of the NumPy function of its name.
-for _fn in (pad, split, array_split, vsplit, hsplit, dsplit, vstack, hstack, dstack, column_stack, select):
+for _fn in (pad, split, array_split, vsplit, hsplit, dsplit, vstack, hstack, dstack, column_stack, select, piecewise):
     defcomposite((getattr(np, _fn.__name__),), _fn)
 if hasattr(np, "row_stack"):  # deprecated in NumPy 2.0; gone from later namespaces
     defcomposite((np.row_stack,), vstack)

@@ -1,6 +1,6 @@
 """NaN-ignoring reductions, weighted averages and a few more of NumPy's functions, as composites:
-nansum, nanprod, nanmean, nanvar, nanstd, nanmax, nanmin, average, ptp, round/around, heaviside, vdot, any,
-all, meshgrid, isclose, count_nonzero, cov, corrcoef, interp.
+nansum, nanprod, nancumsum, nancumprod, nanmean, nanvar, nanstd, nanmax, nanmin, average, ptp, round/around,
+heaviside, vdot, any, all, meshgrid, isclose, count_nonzero, cov, corrcoef, interp.
 
 Each follows NumPy's own algorithm (numpy/lib/_nanfunctions_impl.py and friends) step for step, so values
 and dtypes are NumPy's; a NaN entry gets a zero gradient, as in JAX.
@@ -40,6 +40,18 @@ def nansum(a, axis=None, dtype=None, out=None, keepdims=False, **rest):
     """``np.nansum``: the sum with NaNs as zeros (0 for an all-NaN slice)."""
     _plain("nansum", out, rest)
     return np.sum(_replaced(a, 0.0), axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+def nancumsum(a, axis=None, dtype=None, out=None):
+    """``np.nancumsum``: the running sum with NaNs as zeros."""
+    _plain("nancumsum", out, {})
+    return np.cumsum(_replaced(a, 0.0), axis=axis, dtype=dtype)
+
+
+def nancumprod(a, axis=None, dtype=None, out=None):
+    """``np.nancumprod``: the running product with NaNs as ones."""
+    _plain("nancumprod", out, {})
+    return np.cumprod(_replaced(a, 1.0), axis=axis, dtype=dtype)
 
 
 def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, **rest):
@@ -265,7 +277,8 @@ def interp(x, xp, fp, left=None, right=None, period=None):
     return np.where(np.isnan(x), x, result)
 
 
-for _function, _numpy in [(nansum, np.nansum), (nanprod, np.nanprod), (nanmean, np.nanmean), (nanvar, np.nanvar),
+for _function, _numpy in [(nansum, np.nansum), (nanprod, np.nanprod), (nancumsum, np.nancumsum),
+                          (nancumprod, np.nancumprod), (nanmean, np.nanmean), (nanvar, np.nanvar),
                           (nanstd, np.nanstd), (nanmax, np.nanmax), (nanmin, np.nanmin), (ptp, np.ptp),
                           (average, np.average), (heaviside, np.heaviside), (vdot, np.vdot), (any_, np.any),
                           (all_, np.all), (meshgrid, np.meshgrid), (isclose, np.isclose),

@@ -142,6 +142,12 @@ COMPOSITE_CASES = [
     case(lambda x, y: np.select([x > y, x < 0.0], [x, y], default=-1.0), (2, 3), (3,), id="np.select-default"),
     case(lambda c, x: np.select([c], [x], default=x * 3.0), (2, 1), (3,), domains=(BOOL, REAL),
          id="np.select-bool-input"),
+    # ---- piecewise ----
+    case(lambda x: np.piecewise(x, [x < -0.5, x > 0.5], [lambda v: -v, lambda v: v ** 2, lambda v: np.sin(v)]),
+         (2, 3), id="np.piecewise-otherwise"),
+    case(lambda x, k: np.piecewise(x, x > 0.0, [lambda v, k: v * k], k), (4,), (), id="np.piecewise-args"),
+    case(lambda x: np.piecewise(x, [x < 0.0, x > 0.3], [-1.0, lambda v: np.exp(v)]) * x, (5,),
+         id="np.piecewise-constants-overlap"),
     case(lambda x: np.select([x > 0.0, x > 1.0], [1.0, x]), (4,), id="np.select-scalar-choice"),
     case(lambda x, d: np.select([x > 0.0], [x], default=d), (), (2, 2), id="np.select-traced-default"),
     case(lambda x: np.select([x > 0.0, np.array([True, False, True])], [x, np.arange(3.0)], default=x),
