@@ -14,7 +14,9 @@ from graphc.errors import SignatureError
 from graphc.ops import apply
 from graphc.tree import tree_flatten, tree_unflatten
 from graphc.graph import Graph
-from graphc.tracer import trace_function
+from graphc.arguments import signature_key
+from graphc.residuals import Pullback, replay, split_vjp
+from graphc.tracer import Tracer, current_graph, trace_function
 from graphc.arguments import as_tuple, parameter_names
 from graphc.transformed import Transformed, _unpickle_transformed
 from graphc.custom import checkpoint, custom_jvp, custom_vjp
@@ -136,17 +138,31 @@ def jvp(fun: Callable, primals, tangents):
 
 def vjp(fun: Callable, *primals):
     """``(fun(*primals), vjp_fun)`` as ``jax.vjp``: ``vjp_fun(cotangent)``, the cotangent shaped like the
-    output (any pytree, any shape), returns a tuple with one cotangent per primal. Both compile once per
-    ``fun`` and signature.
+    output (any pytree, any shape), returns a tuple with one cotangent per primal. The forward pass runs
+    once and keeps what the backward pass reads, so each ``vjp_fun`` call runs only the backward pass
+    (:mod:`graphc.residuals`). Both compile once per ``fun`` and signature.
 
     >>> import numpy as np, graphc
     >>> out, pull = graphc.vjp(lambda x: x * np.arange(3.0), np.ones(3))
     >>> pull(np.ones(3))
     (array([0., 1., 2.]),)
     """
-    out = _per_function(fun, ("jit",), lambda: jit(fun))(*primals)
-    pull = _per_function(fun, ("vjp", len(primals)), lambda: Transformed(fun, "vjp").function())
-    return out, lambda cotangent: pull(*primals, cotangent)
+    leaves, tree = tree_flatten(primals)
+    if current_graph() is not None or any(isinstance(leaf, Tracer) for leaf in leaves):
+        # Inside another transformation: one graph that the caller's inlines, recomputing the forward.
+        pull = _per_function(fun, ("vjp", len(primals)), lambda: Transformed(fun, "vjp").function())
+        return _per_function(fun, ("jit",), lambda: jit(fun))(*primals), lambda cotangent: pull(*primals, cotangent)
+    forward, backward, split = _per_function(fun, ("vjp-split", signature_key(leaves, tree)),
+                                             lambda: _split_vjp(fun, primals))
+    results = forward(*leaves)
+    count = len(split.out_avals)
+    return tree_unflatten(split.out_tree, list(results[:count])), Pullback(split, backward, results[count:])
+
+
+def _split_vjp(fun: Callable, primals: tuple) -> tuple:
+    """The forward (outputs and residuals) and backward (from residuals) parts of ``vjp(fun)``, jitted."""
+    split = split_vjp(fun, primals)
+    return jit(replay(split.forward)), jit(replay(split.backward)), split
 
 
 def hvp(fun: Callable, primals, tangents):

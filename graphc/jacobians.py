@@ -23,6 +23,7 @@ from graphc.arguments import differentiated_inputs
 from graphc.errors import GradientTypeError, SignatureError
 from graphc.graph import Graph
 from graphc.ops import apply
+from graphc.residuals import check_cotangent, check_primals
 from graphc.tracer import Tracer, add_constant, aval_of, building, flatten_call, trace_function
 from graphc.tree import TreeDef, tree_flatten
 
@@ -59,17 +60,8 @@ def vjp_traced(fun, args: tuple, parent: Graph | None = None) -> Graph:
     primals, cotangent = args[:-1], args[-1]
     forward = trace_function(fun, primals, parent=parent)
     c_leaves, c_tree = tree_flatten(cotangent)
-    if c_tree != forward.out_tree:
-        raise SignatureError(f"vjp: the cotangent {c_tree!r} does not have the output's structure {forward.out_tree!r}")
-    for i, (leaf, node) in enumerate(zip(c_leaves, forward.outputs)):
-        shape, dtype = aval_of(leaf, f"cotangent {i}")
-        if tuple(shape) != tuple(forward[node]["shape"]):
-            raise SignatureError(f"vjp: cotangent {i} has shape {tuple(shape)}, but the output it pairs with has "
-                                 f"{tuple(forward[node]['shape'])}")
-    for node in forward.inputs:
-        if forward[node]["dtype"].kind != "f":
-            raise GradientTypeError(f"vjp needs floating-point primals, but {forward[node].get('name')} is "
-                                       f"{forward[node]['dtype']}; pass it as a float")
+    check_cotangent(c_leaves, c_tree, forward.out_tree, [forward[n]["shape"] for n in forward.outputs])
+    check_primals(forward)
     floats = [i for i, n in enumerate(forward.outputs) if forward[n]["dtype"].kind == "f"]
     graph, _ = vjp_graph(forward, floats, list(range(len(forward.inputs))))
     seeded = dict(zip(floats, graph.inputs[len(forward.inputs):]))

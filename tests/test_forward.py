@@ -281,6 +281,28 @@ def test_vjp_of_any_output_with_explicit_cotangents(rng):
         pull({"a": np.ones(2), "b": 1.0})
 
 
+def test_the_pullback_runs_only_the_backward_pass(rng):
+    # vjp's forward keeps what the backward reads (tanh and its derivative's inputs), so a pullback
+    # evaluates no node of the function again, however often it is called.
+    from graphc.residuals import split_vjp
+
+    W, x = rng.normal(size=(4, 3)), rng.normal(size=3)
+    f = lambda W, x: np.tanh(W @ x) * np.sum(x ** 2)  # noqa: E731
+    split = split_vjp(f, (W, x))
+    forward_ops = {split.forward[n]["op"] for n in split.forward.topo_order()}
+    backward_ops = {split.backward[n]["op"] for n in split.backward.topo_order()}
+    assert "tanh" in forward_ops and not {"tanh", "power"} & backward_ops
+    out, pull = graphc.vjp(f, W, x)
+    np.testing.assert_allclose(out, f(W, x), rtol=1e-14)
+    for u in (np.ones(4), rng.normal(size=4)):
+        gW, gx = pull(u)
+        want_W, want_x = graphc.grad(lambda W, x: np.sum(f(W, x) * u), argnums=(0, 1), **NUMPY)(W, x)
+        np.testing.assert_allclose(gW, want_W, rtol=1e-13)
+        np.testing.assert_allclose(gx, want_x, rtol=1e-13)
+    _, pull_ints = graphc.vjp(lambda x: (np.sum(x), np.argmax(x)), x)  # an integer output takes no cotangent
+    np.testing.assert_array_equal(pull_ints((2.0, 0))[0], np.full(3, 2.0))
+
+
 def test_tangent_nodes_are_listed_and_drawn_as_forward_mode():
     graph = graphc.trace(lambda x: np.sin(x) * x, np.ones(3))
     pushed, _ = jvp_graph(graph, [0])
