@@ -8,7 +8,8 @@ of every operand from ordinary graph ops, then it
 * sums the cotangents of a value used several times (``x * x``, shared RNN weights),
 * masks a zero cotangent through an op with a singular derivative: ``where(x > 0, sqrt(x), 0)`` at
   ``x <= 0`` sends 0 into ``sqrt``'s rule, which gives ``0 * inf = NaN``; the mask makes it 0, the
-  gradient there. It replaces only that NaN, so a contribution that is finite keeps its derivative.
+  gradient there. Where the cotangent is 0 the mask holds the rule with its primal values behind
+  ``stop_gradient`` (:func:`_rule_in_cotangent_only`), so second derivatives stay exact too.
 
 Every node it appends records ``adjoint_of``: the primal node whose rule made it.
 
@@ -131,18 +132,37 @@ def _backpropagate(graph: Graph, new: Graph, node: int, cotangents: dict, active
     if isinstance(g, dict):  # a loop or branch: one cotangent (or None) per result
         g = [g.get(i) for i in range(len(data["results"]))]
     contributions = op.adjoint(g, Tracer(new, node), *(Tracer(new, u) for u in operands), **data["attrs"])
-    for u, c in zip(operands, contributions):
+    held = None
+    for i, (u, c) in enumerate(zip(operands, contributions)):
         if c is None or u not in active:
             continue
         if isinstance(c, Exception):  # a rule that cannot differentiate this operand, which a gradient needs
             raise c
         if op.singular and not _known_nonzero(new, g):
-            # Only the NaN of 0 * inf is replaced: a finite contribution is left as it is (0 there), so
-            # its own derivative still flows where a cotangent is 0 because of the data (a Hessian of
-            # sum(b**3) * c**2 at symmetric b, where sum(b**3) is exactly 0).
-            c = np.where((g == 0) & (c != c), 0.0, c)
+            if held is None:
+                held = _rule_in_cotangent_only(op, g, node, operands, data["attrs"], new)
+            c = np.where(g == 0, _nan_as_zero(held[i]), c)
         c = _fit(new, c, graph.aval(u))
         cotangents[u] = cotangents[u] + c if u in cotangents else c
+
+
+def _rule_in_cotangent_only(op, g: Tracer, node: int, operands: list, attrs: dict, new: Graph) -> tuple:
+    """The adjoint rule again, its primal values behind ``stop_gradient``: where the cotangent ``g`` is 0
+    the mask takes this one, so the contribution is 0 (or the NaN of 0 * inf, made 0), its derivative in
+    ``g`` is the local derivative, and in the primal values 0.
+
+    Both halves matter to second derivatives. In ``g``: a cotangent can be 0 because of the data (the
+    Hessian of ``sum(b**3) * c**2`` at symmetric ``b``, where ``sum(b**3)`` is exactly 0, has
+    ``d2/dc db = 6 c b**2``). In the primal values: ``g * 0.75 / sqrt(x)`` at ``x = 0`` would give
+    ``0 * inf`` (the Hessian of ``where(x > 0, x**1.5, 0)``, which is 0 there). After differentiation the
+    stop_gradients are identities (``passes/simplify.py``), so CSE merges both rules into one."""
+    def held(value: Tracer) -> Tracer:
+        return apply("stop_gradient", value)
+    return op.adjoint(g, held(Tracer(new, node)), *(held(Tracer(new, u)) for u in operands), **attrs)
+
+
+def _nan_as_zero(c):
+    return np.where(c != c, 0.0, c)
 
 
 def _known_nonzero(new: Graph, g: Tracer) -> bool:

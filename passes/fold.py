@@ -5,12 +5,15 @@ big array (``broadcast_to(0.0, (10**6,))`` stays a broadcast of one scalar). Nor
 constant whose shape or attributes hold a size read from the arguments (graphc.dims): its value would
 paste that size into the kernel, which then could not serve other shapes. Such a node is still
 evaluated, so that its users fold; and where its value is one element repeated (a mask that is False
-everywhere), it becomes ``broadcast_to`` of that element, which keeps the shape's sizes. A value
-computed from such a node is not made a constant unless it is one of those broadcasts: a count
-``sum(ones(n))`` would be ``n``, pasted in.
+everywhere), it becomes ``broadcast_to`` of that element, which keeps the shape's sizes. Only
+elementwise and layout ops are evaluated on such values, and what they give is not made a constant
+unless it is one of those broadcasts: a reduction over the axis (a count ``sum(ones(n))`` is ``n``)
+would paste a size-dependent value in. (That would still be correct, as the compile cache's key hashes
+constants, but the kernel would serve one size only.)
 
 A node also folds when the operands that are known decide it whatever the others hold: ``False & x``,
-``True | x``, ``where(c, a, b)`` with ``c`` the same everywhere and the branch it picks known. The
+``True | x``, ``where(c, a, b)`` with ``c`` the same everywhere and the branch it picks known, or with
+``a`` and ``b`` known and one and the same element everywhere. The
 zero-cotangent masks of a Hessian's forward sweep fold that way (:mod:`graphc.passes.forward`).
 
 Bodies: folds inside every loop and branch body; a loop or branch node itself is never folded, even
@@ -43,6 +46,8 @@ def fold_constants(graph: Graph) -> Graph:
         if None in data["shape"] or math.prod(data["shape"]) > MAX_FOLDED_ELEMENTS:  # None: known at run time
             continue
         operands = new.operands(node)
+        if (mentions_dim(data["shape"]) or any(u in sized for u in operands)) and not _keeps_values(data["op"]):
+            continue  # a reduction over an argument's axis would make a value of its size: left to run time
         values = [sized[u] if u in sized else new[u]["value"] if new[u]["op"] == "constant" else None
                   for u in operands]
         if any(v is None for v in values):
@@ -59,10 +64,19 @@ def fold_constants(graph: Graph) -> Graph:
                 new.make_constant(node, value)
             continue
         sized[node] = value
-        element = _repeated_element(value)
+        element = repeated_element(value)
         if element is not None and data["op"] != "broadcast_to":
             _make_broadcast(new, node, element)
     return new
+
+
+#: Ops whose result elements are elements of their operands, moved or cast: evaluated on values over an
+#: argument's axis, they give values that do not depend on its size where the operands' do not.
+_LAYOUT = frozenset({"broadcast_to", "reshape", "transpose", "getitem", "concatenate", "astype", "stop_gradient"})
+
+
+def _keeps_values(op: str) -> bool:
+    return REGISTRY[op].elementwise or op in _LAYOUT
 
 
 def _decided(data: dict, values: list):
@@ -78,18 +92,21 @@ def _decided(data: dict, values: list):
     if op == "where" and values[0] is not None and (np.all(values[0]) or not np.any(values[0])):
         chosen = values[1] if np.all(values[0]) else values[2]
         return None if chosen is None else np.broadcast_to(chosen, shape)
+    if op == "where" and values[1] is not None and values[2] is not None:  # both branches one value
+        a, b = repeated_element(values[1]), repeated_element(values[2])
+        if a is not None and b is not None and values[1].dtype == values[2].dtype \
+                and repeated_element(np.array([a, b])) is not None:
+            return np.broadcast_to(values[1], shape)
     return None
 
 
-def _repeated_element(value: np.ndarray):
+def repeated_element(value: np.ndarray):
     """The one element ``value`` repeats, bit for bit (signed zeros and NaNs told apart), else None."""
     if value.size == 0:
         return None
     flat = np.ascontiguousarray(value).reshape(-1)
-    # Compared as unsigned integers of the element's width; a complex one as its two halves.
-    parts = flat.view(flat.real.dtype).reshape(flat.size, -1) if flat.dtype.kind == "c" else flat.reshape(-1, 1)
-    bits = parts.view(np.dtype(f"u{parts.dtype.itemsize}"))
-    return flat[0] if np.all(bits == bits[:1]) else None
+    data = flat.view(np.uint8).reshape(flat.size, -1)  # each element's bytes (a long double's padding too)
+    return flat[0] if np.all(data == data[:1]) else None
 
 
 def _make_broadcast(graph: Graph, node: int, element) -> None:

@@ -7,9 +7,9 @@ not ``x*(-1) -> -x`` (on x86 a NaN times -1 keeps its sign bit, negation flips i
 
 Bodies: simplifies inside every loop and branch body (their counts add to the graph's).
 
-One rule is not algebra: optimization runs after differentiation, so the results of a ``custom_vjp``
+Two rules are not algebra: optimization runs after differentiation, so the results of a ``custom_vjp``
 node (a function with its own gradient rule, :mod:`graphc.ops.calls`) are replaced by the values
-they pass through, and the node is left dead.
+they pass through, and the node is left dead; and ``stop_gradient(x)`` is ``x``.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from graphc.graph import Graph
 from graphc.passes.bodies import map_bodies
+from graphc.passes.fold import repeated_element
 from graphc.passes.rewrite import Rule, rewrite
 
 
@@ -127,8 +128,29 @@ def _constant_condition(graph: Graph, node: int) -> int | None:
     c = _constant(graph, cond)
     if c is None:
         return None
-    chosen = a if np.all(c) else b if not np.any(c) else None
-    return chosen if chosen is not None and _same_type(graph, chosen, node) else None
+    return _branch(graph, node, a if np.all(c) else b if not np.any(c) else None)
+
+
+def _same_branches(graph: Graph, node: int) -> int | None:
+    """where(c, a, a), or with two constants of one and the same element (bit for bit): that branch."""
+    _, a, b = graph.operands(node)
+    if a != b:
+        va, vb = _constant(graph, a), _constant(graph, b)
+        if va is None or vb is None or va.dtype != vb.dtype:
+            return None
+        ea, eb = repeated_element(va), repeated_element(vb)
+        if ea is None or eb is None or repeated_element(np.array([ea, eb])) is None:
+            return None
+    return _branch(graph, node, a)
+
+
+def _branch(graph: Graph, node: int, chosen: int | None) -> int | None:
+    """A where's ``chosen`` operand in its place: itself, or broadcast to the where's shape."""
+    if chosen is None or graph[chosen]["dtype"] != graph[node]["dtype"]:
+        return None
+    if _same_type(graph, chosen, node):
+        return chosen
+    return _append_like(graph, node, "broadcast_to", [chosen], shape=graph[node]["shape"])
 
 
 def _same_every_step(graph: Graph, node: int) -> int | None:
@@ -205,6 +227,11 @@ def _transpose_of_transpose(graph: Graph, node: int) -> int | None:
                           attrs={"axes": axes}, adjoint_of=graph[node].get("adjoint_of"), loc=graph[node].get("loc"))
 
 
+def _stop_gradient(graph: Graph, node: int) -> int | None:
+    # Optimization runs after differentiation: what stop_gradient stops has been stopped; the value passes.
+    return graph.operands(node)[0]
+
+
 def _custom_rule_result(graph: Graph, node: int) -> int | None:
     # Optimization runs after differentiation: a custom rule's result is the value its function made.
     (source,) = graph.operands(node)
@@ -227,9 +254,11 @@ RULES = (
     Rule("reshape(reshape(x)) -> reshape(x)", ("reshape",), _reshape_of_reshape),
     Rule("transpose(transpose(x)) -> transpose(x)", ("transpose",), _transpose_of_transpose),
     Rule("where(constant cond, a, b) -> a or b", ("where",), _constant_condition),
+    Rule("where(c, a, a) -> a", ("where",), _same_branches),
     Rule("broadcast_to(reshape(x)) -> broadcast_to(x)", ("broadcast_to",), _broadcast_of_reshape),
     Rule("scan over xs equal at every step -> a weight of the body", ("scan",), _loop_invariant_xs),
     Rule("result of a custom gradient rule -> the function's value", ("unpack",), _custom_rule_result),
+    Rule("stop_gradient(x) -> x", ("stop_gradient",), _stop_gradient),
 )
 
 

@@ -165,6 +165,12 @@ def test_second_derivatives_keep_the_gradients_masking():
     x = np.array([0.0, 1.0, 4.0])
     np.testing.assert_allclose(graphc.hessian(f, **NUMPY)(x), graphc.jacrev(graphc.grad(f), **NUMPY)(x))
     np.testing.assert_allclose(graphc.hessian(f, **NUMPY)(x), np.diag([0.0, 1.0, 0.25]))
+    # x**1.5 has a finite derivative at 0 but an infinite second one: the branch not taken gives 0.
+    g = lambda a: np.sum(np.where(a > 0, a ** 1.5, 0.0)) + np.sum(np.array([0.0, 1.0, 0.0]) * np.abs(a) ** 2.5)  # noqa: E731
+    x = np.array([0.0, 1.0, -1.0])
+    want = np.diag([0.0, 0.75 + 3.75, 0.0])
+    np.testing.assert_allclose(graphc.hessian(g, **NUMPY)(x), want, rtol=1e-14)
+    np.testing.assert_allclose(graphc.jacrev(graphc.grad(g), **NUMPY)(x), want, rtol=1e-14)
 
 
 def test_second_derivatives_where_a_cotangent_is_zero_because_of_the_data():
@@ -301,6 +307,11 @@ def test_the_pullback_runs_only_the_backward_pass(rng):
         np.testing.assert_allclose(gx, want_x, rtol=1e-13)
     _, pull_ints = graphc.vjp(lambda x: (np.sum(x), np.argmax(x)), x)  # an integer output takes no cotangent
     np.testing.assert_array_equal(pull_ints((2.0, 0))[0], np.full(3, 2.0))
+    _, pull_x = graphc.vjp(lambda x: np.sin(x) * x, x)  # a pullback inside a transformation inlines
+    slope = np.cos(x) * x + np.sin(x)
+    np.testing.assert_allclose(graphc.jit(lambda c: pull_x(c)[0], **NUMPY)(u[:3]), slope * u[:3], rtol=1e-14)
+    np.testing.assert_allclose(graphc.grad(lambda c: np.sum(pull_x(c)[0] ** 2), **NUMPY)(np.ones(3)), 2 * slope ** 2,
+                               rtol=1e-14)
 
 
 def test_tangent_nodes_are_listed_and_drawn_as_forward_mode():

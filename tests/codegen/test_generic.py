@@ -180,6 +180,16 @@ def test_a_hessian_serves_every_length():
     assert _compiles() == before + 1  # n=2 alone: there x[:-1] has length 1, never a Dim (it broadcasts)
 
 
+def test_a_gradient_through_a_sum_over_an_argument_axis_serves_every_size():
+    # The cotangent of x[:, None] * 2 is summed over y's axis: 2 * len(y) at run time, not folded in.
+    g = graphc.grad(lambda x, y: np.sum(x[:, None] * 2.0 + y[None, :]), tiered=False)
+    g(np.ones(3), np.ones(4))
+    before = _compiles()
+    for m in (5, 9):
+        np.testing.assert_array_equal(g(np.ones(3), np.ones(m)), np.full(3, 2.0 * m))
+    assert _compiles() == before
+
+
 @pytest.mark.parametrize("transform", [graphc.jacfwd, graphc.jacrev])
 def test_jacobians_of_a_matrix_serve_every_shape(transform):
     # d/dx_kl of 2 tanh(S_ij), S = x x^T: 2 (1 - tanh(S_ij)**2) (delta_ik x_jl + delta_jk x_il)

@@ -211,6 +211,14 @@ def test_folding_keeps_sizes_read_from_the_arguments():
         "broadcast_to", "constant", "input", "multiply", "sum"]
 
 
+def test_folding_compares_elements_bit_for_bit():
+    from graphc.passes.fold import repeated_element
+
+    assert repeated_element(np.full(3, 2.5, np.longdouble)) == 2.5  # 16 bytes an element here
+    assert repeated_element(np.array([0.0, -0.0])) is None and repeated_element(np.array([np.nan] * 2)) is not None
+    assert repeated_element(np.array([1 + 2j, 1 - 2j])) is None and repeated_element(np.zeros(0)) is None
+
+
 def test_folding_where_the_known_operands_decide():
     # False & (x > 0) is False whatever x is, and where(False, x, 2.0) is 2.0: both fold, x unread.
     from graphc.graph import Graph
