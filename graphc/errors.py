@@ -73,6 +73,11 @@ class EscapedTracerError(TracingError):
     """
 
 
+class UnsizedTracerError(TracingError, TypeError):
+    """``len()`` of, or iteration over, a 0-d traced value. A ``TypeError`` too, as NumPy's "len() of
+    unsized object" is: code that probes with ``np.iterable`` (``np.piecewise`` does) sees a scalar."""
+
+
 class UnsupportedOperationError(TracingError, TypeError):
     """A NumPy function, ufunc, operator or method graphc has no primitive for, or item assignment
     into a traced array. A ``TypeError`` too, as NumPy's own refusal (and JAX's immutable arrays) is."""

@@ -23,7 +23,8 @@ import numpy as np
 
 from graphc.errors import GradientTypeError, SignatureError
 from graphc.graph import Graph
-from graphc.tracer import aval_of, inline, trace_function
+from graphc.ops import apply
+from graphc.tracer import Tracer, aval_of, inline, trace_function
 from graphc.tree import TreeDef, tree_flatten, tree_unflatten
 
 
@@ -124,5 +125,13 @@ class Pullback:
         split = self._split
         c_leaves, c_tree = tree_flatten(cotangent)
         check_cotangent(c_leaves, c_tree, split.out_tree, [shape for shape, _ in split.out_avals])
-        seeds = [np.asarray(c_leaves[i], split.out_avals[i][1]) for i in split.floats]
+        seeds = [_as_dtype(c_leaves[i], split.out_avals[i][1]) for i in split.floats]
         return tree_unflatten(split.pull_tree, list(self._backward(*self._residuals, *seeds)))
+
+
+def _as_dtype(leaf, dtype):
+    """A cotangent leaf in its output's dtype; a traced one (a pullback inside ``jit`` or ``grad``) as
+    a cast node, which the backward part's jit then inlines."""
+    if isinstance(leaf, Tracer):
+        return leaf if leaf.dtype == dtype else apply("astype", leaf, dtype=np.dtype(dtype).str)
+    return np.asarray(leaf, dtype)

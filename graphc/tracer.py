@@ -19,6 +19,7 @@ import numpy as np
 from graphc.dims import Dim, argument_shape, new_scope, substitute
 from graphc.errors import (
     EscapedTracerError, SignatureError, TracerBoolConversionError, TracerConversionError, TracingError,
+    UnsizedTracerError,
     user_frame,
 )
 from graphc.graph import Graph, type_name
@@ -257,7 +258,7 @@ class Tracer:
 
     def __len__(self):
         if not self.shape:
-            raise TracingError("len() of a 0-d traced value", user_frame())
+            raise UnsizedTracerError("len() of a 0-d traced value", user_frame())
         return self.shape[0]
 
     def __iter__(self):

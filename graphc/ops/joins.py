@@ -172,6 +172,10 @@ def select(condlist, choicelist, default=0):
     return result if shape_of(result) == shape else apply("broadcast_to", result, shape=shape)
 
 
+def _array_like(entry) -> bool:
+    return isinstance(entry, (list, np.ndarray)) or (_traced(entry) and len(shape_of(entry)) > 0)
+
+
 def piecewise(x, condlist, funclist, *args, **kw):
     """``np.piecewise`` as ``np.where`` in NumPy's order: a later true condition overwrites an earlier
     one, entries no condition picks are 0, and one function more than conditions is the "otherwise".
@@ -183,12 +187,13 @@ def piecewise(x, condlist, funclist, *args, **kw):
     the negative entries no condition gives it costs nothing, as with ``np.where``."""
     x = _array(x)
     rank = len(shape_of(x))
+    # NumPy's reading of condlist: one condition unless its first entry is itself an array (or x is 0-d).
     if isinstance(condlist, (list, tuple)):
-        conditions = list(condlist)
-    elif len(shape_of(condlist)) == rank + 1 and rank:
-        conditions = [condlist[i] for i in range(shape_of(condlist)[0])]
+        single = rank and condlist and not _array_like(condlist[0])
     else:
-        conditions = [condlist]
+        depth = len(shape_of(condlist))
+        single = depth == 0 or (rank and depth == 1)
+    conditions = [condlist] if single else [condlist[i] for i in range(len(condlist))]
     funclist = list(funclist)
     if len(funclist) == len(conditions) + 1:
         taken = conditions[0]
