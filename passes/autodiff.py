@@ -162,7 +162,9 @@ def _rule_in_cotangent_only(op, g: Tracer, node: int, operands: list, attrs: dic
 
 
 def _nan_as_zero(c):
-    return np.where(c != c, 0.0, c)
+    # "+ 0.0" makes -0.0 +0.0: the mask's value where g == 0 is then +0.0 whatever the rule's sign, so
+    # simplify can give a first-order kernel the one-select mask (passes/simplify.py, _first_order_mask).
+    return np.where(c != c, 0.0, c) + 0.0
 
 
 def _known_nonzero(new: Graph, g: Tracer) -> bool:

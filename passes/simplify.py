@@ -153,6 +153,48 @@ def _branch(graph: Graph, node: int, chosen: int | None) -> int | None:
     return _append_like(graph, node, "broadcast_to", [chosen], shape=graph[node]["shape"])
 
 
+def _first_order_mask(graph: Graph, node: int) -> int | None:
+    """The reverse sweep's zero-cotangent mask (passes/autodiff.py) after differentiation:
+    ``where(g == 0, where(h != h, 0, h) + 0.0, c) -> where(g == 0, 0.0, c)`` when ``h`` is a product or
+    quotient with ``g`` as a factor. Such an ``h`` is ±0 or NaN wherever ``g`` is ±0, so the second
+    branch is +0.0 there, bit for bit: the held rule (for second derivatives) is left dead."""
+    cond, held, _ = graph.operands(node)
+    if graph[cond]["op"] != "equal" or graph[held]["op"] != "add":
+        return None
+    g, zero = graph.operands(cond)
+    inner, plus_zero = graph.operands(held)
+    if not _is(graph, zero, 0.0) or not _is(graph, plus_zero, 0.0, negative_zero=False) \
+            or graph[inner]["op"] != "where":
+        return None
+    is_nan, replacement, h = graph.operands(inner)
+    if graph[is_nan]["op"] != "not_equal" or graph.operands(is_nan) != [h, h] or not _is(graph, replacement, 0.0) \
+            or not _vanishes_with(graph, h, g):
+        return None
+    data = graph[node]
+    zero_value = np.zeros((), data["dtype"])
+    zero_value.flags.writeable = False
+    constant = graph.add_node("constant", shape=(), dtype=data["dtype"], value=zero_value)
+    return _append_like(graph, node, "where", [cond, constant, graph.operands(node)[2]])
+
+
+def _vanishes_with(graph: Graph, h: int, g: int, depth: int = 0) -> bool:
+    """Whether ``h`` is ±0 or NaN wherever ``g`` is ±0 (elementwise, with broadcasting): ``g`` itself, a
+    product with such a factor, a quotient with such a numerator, a negation, a sum of two such."""
+    if h == g:
+        return True
+    data = graph[h]
+    if depth > 32 or data["dtype"].kind not in "fc":
+        return False
+    op, operands = data["op"], graph.operands(h)
+    if op == "multiply":
+        return any(_vanishes_with(graph, u, g, depth + 1) for u in operands)
+    if op in ("divide", "negative", "stop_gradient"):
+        return _vanishes_with(graph, operands[0], g, depth + 1)
+    if op in ("add", "subtract"):
+        return all(_vanishes_with(graph, u, g, depth + 1) for u in operands)
+    return False
+
+
 def _same_every_step(graph: Graph, node: int) -> int | None:
     """A node holding one step of ``node`` when every step (leading-axis row) of it is the same: a
     broadcast along the leading axis, or a constant whose rows are equal; else None."""
@@ -255,6 +297,7 @@ RULES = (
     Rule("transpose(transpose(x)) -> transpose(x)", ("transpose",), _transpose_of_transpose),
     Rule("where(constant cond, a, b) -> a or b", ("where",), _constant_condition),
     Rule("where(c, a, a) -> a", ("where",), _same_branches),
+    Rule("zero-cotangent mask of a product with g -> where(g == 0, 0, c)", ("where",), _first_order_mask),
     Rule("broadcast_to(reshape(x)) -> broadcast_to(x)", ("broadcast_to",), _broadcast_of_reshape),
     Rule("scan over xs equal at every step -> a weight of the body", ("scan",), _loop_invariant_xs),
     Rule("result of a custom gradient rule -> the function's value", ("unpack",), _custom_rule_result),

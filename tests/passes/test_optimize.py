@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 import graphc
 from graphc.evaluate import evaluate
 from graphc.passes import (
-    DEFAULT_PIPELINE, eliminate_common_subexpressions, eliminate_dead_code, fold_constants,
+    DEFAULT_PIPELINE, GRAPH_PASSES, eliminate_common_subexpressions, eliminate_dead_code, fold_constants,
     fuse_elementwise, run_pipeline, simplify,
 )
 
@@ -237,3 +237,19 @@ def test_folding_where_the_known_operands_decide():
     assert folded[kept]["op"] == "where"  # its condition is not known
     x_value = np.array([-1.0, 0.5, np.nan])
     np.testing.assert_array_equal(evaluate(folded, x_value)[0], evaluate(g, x_value)[0])
+
+
+def test_first_order_zero_cotangent_masks_are_one_select():
+    # The reverse sweep's mask holds a second copy of log1p's rule for second derivatives; once
+    # differentiation is over, simplify leaves where(g == 0, 0, c), the same bits (tanh(0) = 0 sends
+    # log1p a zero cotangent at x = 0).
+    f = lambda x: np.sum(np.log1p(x * x) * np.tanh(x))  # noqa: E731
+    x = np.array([0.0, -0.0, 0.5, -2.0])
+    traced = graphc.grad(f).__graphc_transform__.traced_graph(x)
+    optimized, _ = run_pipeline(traced, GRAPH_PASSES)
+    ops = [optimized[n]["op"] for n in optimized.topo_order()]
+    assert "not_equal" in [traced[n]["op"] for n in traced.topo_order()] and "not_equal" not in ops
+    assert ops.count("where") == 1
+    want, got = evaluate(traced, x)[0], evaluate(optimized, x)[0]
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
