@@ -1,15 +1,17 @@
 """Numba helpers for graphc.ops.ufuncs (generated code imports them through graphc.codegen.runtime).
 
-Numba compiles every ufunc of the family; only ``np.cbrt`` needs help: Numba computes it as
+Numba compiles every ufunc of the family; two need help. ``np.cbrt``: Numba computes it as
 ``x ** (1/3)`` (up to 13 ulp off, ``cbrt(27.0) = 3.0000000000000004``, and ``cbrt(-0.0) = +0.0``),
 where NumPy calls libm's ``cbrt``. One Newton step on that guess, with an exact residual, gives libm's.
+``np.floor_divide`` of floats: Numba's is ``floor(x / y)`` (``1.0 // 0.1`` is 10, ``inf // 2`` inf),
+where NumPy's goes through ``fmod`` (9 and NaN); :func:`_floor_divide_scalar` is NumPy's.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
 
-__all__ = ["_cbrt_scalar", "_cbrt_array"]  # _two_product stays internal
+__all__ = ["_cbrt_scalar", "_cbrt_array", "_floor_divide_scalar"]  # _two_product stays internal
 
 _jit = numba.njit(cache=True, error_model="numpy")
 
@@ -52,3 +54,22 @@ def _cbrt_array(x, out):
     for i in range(x.size):
         dest[i] = _cbrt_scalar(flat[i])
     return out
+
+
+@_jit
+def _floor_divide_scalar(a, b, half, one):
+    """``a // b`` of floats as NumPy computes it (npy_divmod): the quotient of ``a - fmod(a, b)``, moved
+    to Python's sign convention and snapped to the nearest integer. ``a``, ``b``, ``half`` and ``one``
+    come in the result's dtype and every step stays in it, as NumPy's float32 loop does."""
+    if b == 0:
+        return a / b
+    mod = np.fmod(a, b)
+    div = (a - mod) / b
+    if mod != 0 and (b < 0) != (mod < 0):  # a NaN mod is "not 0" in C too, and fails both tests
+        div -= one
+    if div != 0:
+        floordiv = np.floor(div)
+        if div - floordiv > half:
+            floordiv += one
+        return floordiv
+    return np.copysign(one - one, a / b)

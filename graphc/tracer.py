@@ -181,13 +181,11 @@ class Tracer:
     def __ne__(self, other): return apply("not_equal", self, other)
     __hash__ = None  # like ndarray: == is elementwise, so a tracer is no dict key
 
-    def _unsupported_operator(symbol):
-        def method(self, *args):
-            raise unsupported(f"the operator {symbol} on a traced value")
-        return method
+    def __floordiv__(self, other): return np.floor_divide(self, other)
+    def __rfloordiv__(self, other): return np.floor_divide(other, self)
+    def __divmod__(self, other): return np.divmod(self, other)
+    def __rdivmod__(self, other): return np.divmod(other, self)
 
-    __floordiv__ = __rfloordiv__ = _unsupported_operator("//")
-    del _unsupported_operator
     # On booleans (masks): the logical ops (graphc.ops.elementwise); integers are refused there.
     def __and__(self, other): return np.bitwise_and(self, other)
     def __rand__(self, other): return np.bitwise_and(other, self)

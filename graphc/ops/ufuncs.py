@@ -23,7 +23,8 @@ import math
 import numpy as np
 
 from graphc.ops import (
-    AT_LEAST_ONE, NONDIFFERENTIABLE, NONZERO, POSITIVE, UNIT, apply, defcomposite, probe_dtype, unsupported,
+    AT_LEAST_ONE, NONDIFFERENTIABLE, NONZERO, POSITIVE, UNIT, apply, defcomposite, dtype_source, probe_dtype,
+    unsupported,
 )
 from graphc.ops.elementwise import _tie, _tie_low, elementwise
 
@@ -122,6 +123,25 @@ elementwise("remainder", np.remainder, lambda g, out, x, y: (g, -(g * np.floor(x
             emit=_remainder_emit, domain=NONZERO, doc="x % y, the sign of y (np.mod); d/dy = -floor(x/y)")
 elementwise("fmod", np.fmod, lambda g, out, x, y: (g, -(g * np.trunc(x / y))), arity=2,
             emit=_np2("fmod"), domain=NONZERO, doc="C's fmod, the sign of x; d/dy = -trunc(x/y)")
+
+def _floor_divide_emit(args, node, operands):
+    # Integers: Numba's // is Python's floor division, as NumPy's. Floats: NumPy's algorithm (runtime).
+    if node["dtype"].kind == "f":
+        t = dtype_source(node["dtype"])
+        return f"_floor_divide_scalar({t}({args[0]}), {t}({args[1]}), {t}(0.5), {t}(1.0))"
+    return f"({args[0]} // {args[1]})"
+
+
+elementwise("floor_divide", np.floor_divide, NONDIFFERENTIABLE, arity=2, scalar_emit=_floor_divide_emit,
+            domain=NONZERO, doc="x // y, rounded toward -inf as NumPy's (through fmod); gradient 0")
+
+
+def divmod_(x, y):
+    """``np.divmod``: ``(x // y, x % y)``, as NumPy defines it."""
+    return np.floor_divide(x, y), np.remainder(x, y)
+
+
+defcomposite((np.divmod,), divmod_)
 
 # ---- rounding: piecewise constant, gradient zero ---------------------------------------------------
 for _name, _what in [("floor", "largest integer <= x"), ("ceil", "smallest integer >= x"),

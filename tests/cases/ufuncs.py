@@ -65,6 +65,14 @@ CASES: dict = {
         case(lambda x: np.remainder(3.0 * x, 0.7), (2, 3), id="scalar-divisor"),
         case(lambda x: np.remainder(x, -0.7), (4,), id="negative-divisor"),
         case(lambda y: np.mod(5.0, y), (3,), id="scalar-dividend"),
+        case(lambda x, y: np.stack(np.divmod(x, y)) + np.stack(divmod(x, -0.7)), (2, 3), (3,), id="divmod"),
+    ]),
+    "floor_divide": _binary("floor_divide", extra=[
+        case(lambda x, y: x // y + np.floor_divide(3.0, y) + 2.5 // x, (2, 3), (3,), id="operator"),
+        case(lambda x: (10.0 * x) // 0.1, (5,), id="float-boundaries"),  # NumPy's fmod-based rounding
+        case(lambda x, y: x // y, (4,), (4,), domains=(INTS, INTS), id="with-zeros"),
+        case(lambda x: (x * 3.0).astype(np.int64) // 2 + np.floor_divide(7, (x * 3.0).astype(np.int64) + 10), (6,),
+             domains=(INTS,), id="int64"),
     ]),
     "fmod": _binary("fmod", extra=[
         case(lambda x: np.fmod(3.0 * x, 0.7), (2, 3), id="scalar-divisor"),
