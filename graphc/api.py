@@ -14,10 +14,9 @@ from graphc.errors import SignatureError
 from graphc.ops import apply
 from graphc.tree import tree_flatten, tree_unflatten
 from graphc.graph import Graph
-from graphc.arguments import signature_key
 from graphc.residuals import Pullback, replay, split_vjp
 from graphc.tracer import Tracer, current_graph, trace_function
-from graphc.arguments import as_tuple, parameter_names
+from graphc.arguments import as_tuple, parameter_names, signature_key
 from graphc.transformed import Transformed, _unpickle_transformed
 from graphc.custom import checkpoint, custom_jvp, custom_vjp
 

@@ -56,7 +56,6 @@ def split_vjp(fun, primals: tuple) -> SplitVjp:
                  if n not in backward_nodes and n not in constant_only
                  and (n in read_by_backward or n in graph.outputs)]
 
-    forward = _pruned(graph, primal_inputs, list(traced.outputs) + residuals)
     backward = graph.copy()
     for i, node in enumerate(residuals):  # each residual becomes an input of the backward part
         data = backward[node]
@@ -65,6 +64,7 @@ def split_vjp(fun, primals: tuple) -> SplitVjp:
         data.clear()
         data.update(op="input", attrs={}, name=f"residual{i}", **kept)
     backward = _pruned(backward, residuals + cotangent_inputs, list(graph.outputs))
+    forward = _pruned(graph, primal_inputs, list(traced.outputs) + residuals)  # the vjp graph itself, cut
     return SplitVjp(forward, backward, traced.out_tree,
                     [(tuple(traced[n]["shape"]), traced[n]["dtype"]) for n in traced.outputs], floats,
                     TreeDef("tuple", (), tuple(tree_flatten(p)[1] for p in primals)))
@@ -99,13 +99,12 @@ def _constant_only(graph: Graph) -> set:
 
 
 def _pruned(graph: Graph, inputs: list, outputs: list) -> Graph:
-    """A copy of ``graph`` with these inputs and outputs and only the nodes the outputs need."""
-    new = graph.copy()
-    needed = set(outputs).union(*(new.dag.reachable(n, upstream=True) for n in outputs))
-    new.dag.remove_nodes_from([n for n in list(new.dag._node) if n not in needed and n not in inputs])
-    new.inputs, new.outputs = list(inputs), list(outputs)
-    new.in_tree = new.out_tree = None
-    return new
+    """``graph``, changed in place: these inputs and outputs, and only the nodes the outputs need."""
+    needed = set(outputs).union(*(graph.dag.reachable(n, upstream=True) for n in outputs))
+    graph.dag.remove_nodes_from([n for n in list(graph.dag._node) if n not in needed and n not in inputs])
+    graph.inputs, graph.outputs = list(inputs), list(outputs)
+    graph.in_tree = graph.out_tree = None
+    return graph
 
 
 def replay(graph: Graph):

@@ -39,8 +39,9 @@ def linear_in(graph: Graph, inputs: Sequence[int]) -> bool:
     """Whether ``graph``'s outputs are linear in the input nodes ``inputs``, judged op by op: each node
     that depends on them is linear in the operands that do, as its ``OpDef.linear`` declares (a product
     in one of them).
-    A ``where`` whose condition depends on them passes when a branch is a constant zero: a mask
-    ``where(g == 0, 0, h(g))`` with ``h`` linear (the reverse sweep's, passes/autodiff.py) is ``h``."""
+    A ``where`` whose condition depends on them (through linear ops only: a comparison is not linear)
+    passes when a branch is a constant zero. The reverse sweep's zero-cotangent masks
+    (passes/autodiff.py) do not pass: their condition is ``g == 0``."""
     depends = set(inputs)
     for node in graph.topo_order():
         operands = graph.operands(node)

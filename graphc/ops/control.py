@@ -127,8 +127,8 @@ def _may_raise(body) -> bool:
     for node in body.dag:
         data = body[node]
         raises = False if data["op"] in LEAF_OPS else REGISTRY[data["op"]].raises
-        traced_index = any(body[u]["op"] != "constant" for u in body.operands(node)[1:])
-        if raises is True or (raises == INDICES and traced_index):
+        if raises is True or (raises == INDICES and any(body[u]["op"] != "constant"
+                                                         for u in body.operands(node)[1:])):
             return True
         if any(_may_raise(inner) for inner in body_graphs(data)):
             return True
